@@ -1,0 +1,4 @@
+// Command pacemaker is the heartbeat server.
+package main
+
+func main() {}

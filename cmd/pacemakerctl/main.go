@@ -1,0 +1,4 @@
+// Command pacemakerctl talks to pacemaker servers.
+package main
+
+func main() {}

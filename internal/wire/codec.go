@@ -1,0 +1,537 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// Thrift binary-protocol type codes.
+const (
+	tStop   = 0
+	tBool   = 2
+	tByte   = 3
+	tDouble = 4
+	tI16    = 6
+	tI32    = 8
+	tI64    = 10
+	tString = 11
+	tStruct = 12
+	tMap    = 13
+	tSet    = 14
+	tList   = 15
+)
+
+// maxSkipDepth bounds nesting when skipping unknown fields, as Thrift's own
+// libraries do, so a hostile frame cannot exhaust the stack.
+const maxSkipDepth = 64
+
+// ErrMalformed wraps every decoding failure.
+var ErrMalformed = errors.New("malformed HBMessage")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// AppendFrame appends m as one frame (4-byte big-endian length, then the
+// HBMessage body) to dst.
+func AppendFrame(dst []byte, m *Message) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = AppendMessage(dst, m)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst
+}
+
+// AppendMessage appends the Thrift binary encoding of m to dst, writing the
+// fields in id order as Thrift's Java library does.
+func AppendMessage(dst []byte, m *Message) []byte {
+	dst = appendFieldHeader(dst, tI32, 1)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(m.Type))
+	if m.Field != NoData {
+		dst = appendFieldHeader(dst, tStruct, 2)
+		dst = appendData(dst, m)
+		dst = append(dst, tStop)
+	}
+	if m.HasID {
+		dst = appendFieldHeader(dst, tI32, 3)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(m.ID))
+	}
+	return append(dst, tStop)
+}
+
+func appendData(dst []byte, m *Message) []byte {
+	switch m.Field {
+	case FieldPath:
+		dst = appendFieldHeader(dst, tString, 1)
+		dst = appendString(dst, m.Path)
+	case FieldPulse:
+		dst = appendFieldHeader(dst, tStruct, 2)
+		dst = appendPulse(dst, &m.Pulse)
+	case FieldBool:
+		dst = appendFieldHeader(dst, tBool, 3)
+		if m.Bool {
+			dst = append(dst, 1)
+		} else {
+			dst = append(dst, 0)
+		}
+	case FieldRecord:
+		dst = appendFieldHeader(dst, tStruct, 4)
+		dst = appendFieldHeader(dst, tList, 1)
+		dst = append(dst, tStruct)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(m.Records)))
+		for i := range m.Records {
+			dst = appendPulse(dst, &m.Records[i])
+		}
+		dst = append(dst, tStop)
+	case FieldNodes:
+		dst = appendFieldHeader(dst, tStruct, 5)
+		dst = appendFieldHeader(dst, tList, 1)
+		dst = append(dst, tString)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(m.Nodes)))
+		for _, n := range m.Nodes {
+			dst = appendString(dst, n)
+		}
+		dst = append(dst, tStop)
+	case FieldBlob:
+		dst = appendFieldHeader(dst, tString, 7)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(m.Blob)))
+		dst = append(dst, m.Blob...)
+	}
+	return append(dst, tStop)
+}
+
+func appendPulse(dst []byte, p *Pulse) []byte {
+	dst = appendFieldHeader(dst, tString, 1)
+	dst = appendString(dst, p.ID)
+	if p.Details != nil {
+		dst = appendFieldHeader(dst, tString, 2)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(p.Details)))
+		dst = append(dst, p.Details...)
+	}
+	return append(dst, tStop)
+}
+
+func appendFieldHeader(dst []byte, typ byte, id int16) []byte {
+	return append(dst, typ, byte(uint16(id)>>8), byte(id))
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
+	return append(dst, s...)
+}
+
+// Decode parses one HBMessage body (no length prefix) into m. Every string
+// and byte slice in m is a copy: m stays valid after b is reused.
+func Decode(b []byte, m *Message) error {
+	d := decoder{buf: b}
+	return d.message(m)
+}
+
+// DecodeView is Decode without copies: strings and byte slices in m alias b
+// and are valid only until b is modified. The server uses it on its hot
+// path; anything kept beyond the request (a new key, stored details) must be
+// copied by whoever keeps it.
+func DecodeView(b []byte, m *Message) error {
+	d := decoder{buf: b, view: true}
+	return d.message(m)
+}
+
+type decoder struct {
+	buf  []byte
+	pos  int
+	view bool
+}
+
+func (d *decoder) need(n int) error {
+	if n < 0 || len(d.buf)-d.pos < n {
+		return malformed("truncated at byte %d: need %d more, have %d", d.pos, n, len(d.buf)-d.pos)
+	}
+	return nil
+}
+
+func (d *decoder) byte1() (byte, error) {
+	if err := d.need(1); err != nil {
+		return 0, err
+	}
+	b := d.buf[d.pos]
+	d.pos++
+	return b, nil
+}
+
+func (d *decoder) i16() (int16, error) {
+	if err := d.need(2); err != nil {
+		return 0, err
+	}
+	v := int16(binary.BigEndian.Uint16(d.buf[d.pos:]))
+	d.pos += 2
+	return v, nil
+}
+
+func (d *decoder) i32() (int32, error) {
+	if err := d.need(4); err != nil {
+		return 0, err
+	}
+	v := int32(binary.BigEndian.Uint32(d.buf[d.pos:]))
+	d.pos += 4
+	return v, nil
+}
+
+// fieldHeader reads a field's type and id; typ == tStop ends the struct.
+func (d *decoder) fieldHeader() (typ byte, id int16, err error) {
+	if typ, err = d.byte1(); err != nil || typ == tStop {
+		return typ, 0, err
+	}
+	id, err = d.i16()
+	return typ, id, err
+}
+
+func (d *decoder) rawBytes() ([]byte, error) {
+	n, err := d.i32()
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 {
+		return nil, malformed("negative length %d at byte %d", n, d.pos-4)
+	}
+	if err := d.need(int(n)); err != nil {
+		return nil, err
+	}
+	b := d.buf[d.pos : d.pos+int(n) : d.pos+int(n)]
+	d.pos += int(n)
+	return b, nil
+}
+
+func (d *decoder) binary() ([]byte, error) {
+	b, err := d.rawBytes()
+	if err != nil || d.view {
+		return b, err
+	}
+	return append(make([]byte, 0, len(b)), b...), nil
+}
+
+func (d *decoder) string() (string, error) {
+	b, err := d.rawBytes()
+	if err != nil || len(b) == 0 {
+		return "", err
+	}
+	if d.view {
+		return unsafe.String(&b[0], len(b)), nil
+	}
+	return string(b), nil
+}
+
+func (d *decoder) message(m *Message) error {
+	m.Reset()
+	for {
+		typ, id, err := d.fieldHeader()
+		if err != nil {
+			return err
+		}
+		if typ == tStop {
+			break
+		}
+		switch {
+		case id == 1 && typ == tI32:
+			v, err := d.i32()
+			if err != nil {
+				return err
+			}
+			m.Type = MessageType(v)
+		case id == 2 && typ == tStruct:
+			if err := d.data(m); err != nil {
+				return err
+			}
+		case id == 3 && typ == tI32:
+			v, err := d.i32()
+			if err != nil {
+				return err
+			}
+			m.ID, m.HasID = v, true
+		default:
+			// Thrift skips unknown fields and known ids of the wrong type.
+			if err := d.skip(typ, 0); err != nil {
+				return err
+			}
+		}
+	}
+	if d.pos != len(d.buf) {
+		return malformed("%d bytes after the end of the message", len(d.buf)-d.pos)
+	}
+	return nil
+}
+
+// data reads the HBMessageData union: at most one known member.
+func (d *decoder) data(m *Message) error {
+	m.Field = NoData
+	for {
+		typ, id, err := d.fieldHeader()
+		if err != nil {
+			return err
+		}
+		if typ == tStop {
+			return nil
+		}
+		f := Field(id)
+		known := (f == FieldPath && typ == tString) || (f == FieldPulse && typ == tStruct) ||
+			(f == FieldBool && typ == tBool) || (f == FieldRecord && typ == tStruct) ||
+			(f == FieldNodes && typ == tStruct) || (f == FieldBlob && typ == tString)
+		if !known {
+			if err := d.skip(typ, 0); err != nil {
+				return err
+			}
+			continue
+		}
+		if m.Field != NoData {
+			return malformed("HBMessageData union sets both field %d and field %d", m.Field, f)
+		}
+		m.Field = f
+		switch f {
+		case FieldPath:
+			m.Path, err = d.string()
+		case FieldPulse:
+			err = d.pulse(&m.Pulse)
+		case FieldBool:
+			var b byte
+			b, err = d.byte1()
+			m.Bool = b != 0
+		case FieldRecord:
+			m.Records, err = d.records(m.Records[:0])
+		case FieldNodes:
+			m.Nodes, err = d.nodes(m.Nodes[:0])
+		case FieldBlob:
+			m.Blob, err = d.binary()
+			if err == nil && m.Blob == nil {
+				m.Blob = []byte{}
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) pulse(p *Pulse) error {
+	*p = Pulse{}
+	haveID := false
+	for {
+		typ, id, err := d.fieldHeader()
+		if err != nil {
+			return err
+		}
+		if typ == tStop {
+			break
+		}
+		switch {
+		case id == 1 && typ == tString:
+			p.ID, err = d.string()
+			haveID = true
+		case id == 2 && typ == tString:
+			p.Details, err = d.binary()
+		default:
+			err = d.skip(typ, 0)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if !haveID {
+		return malformed("HBPulse without its required field id")
+	}
+	return nil
+}
+
+// listHeader reads a list header and checks that size elements of at least
+// minSize bytes each can fit in what is left, so no length prefix can make
+// the decoder allocate more than the frame holds.
+func (d *decoder) listHeader(want byte, minSize int) (n int, ok bool, err error) {
+	et, err := d.byte1()
+	if err != nil {
+		return 0, false, err
+	}
+	size, err := d.i32()
+	if err != nil {
+		return 0, false, err
+	}
+	if size < 0 {
+		return 0, false, malformed("negative list size %d", size)
+	}
+	if et != want {
+		return int(size), false, nil
+	}
+	if int64(size)*int64(minSize) > int64(len(d.buf)-d.pos) {
+		return 0, false, malformed("list of %d elements cannot fit in %d bytes", size, len(d.buf)-d.pos)
+	}
+	return int(size), true, nil
+}
+
+func (d *decoder) records(out []Pulse) ([]Pulse, error) {
+	for {
+		typ, id, err := d.fieldHeader()
+		if err != nil {
+			return out, err
+		}
+		if typ == tStop {
+			return out, nil
+		}
+		if id != 1 || typ != tList {
+			if err := d.skip(typ, 0); err != nil {
+				return out, err
+			}
+			continue
+		}
+		n, ok, err := d.listHeader(tStruct, 1)
+		if err != nil {
+			return out, err
+		}
+		if !ok {
+			if err := d.skipElems(n, tStruct, 1); err != nil {
+				return out, err
+			}
+			continue
+		}
+		out = out[:0]
+		for range n {
+			var p Pulse
+			if err := d.pulse(&p); err != nil {
+				return out, err
+			}
+			out = append(out, p)
+		}
+		if out == nil {
+			out = []Pulse{}
+		}
+	}
+}
+
+func (d *decoder) nodes(out []string) ([]string, error) {
+	for {
+		typ, id, err := d.fieldHeader()
+		if err != nil {
+			return out, err
+		}
+		if typ == tStop {
+			return out, nil
+		}
+		if id != 1 || typ != tList {
+			if err := d.skip(typ, 0); err != nil {
+				return out, err
+			}
+			continue
+		}
+		n, ok, err := d.listHeader(tString, 4)
+		if err != nil {
+			return out, err
+		}
+		if !ok {
+			if err := d.skipElems(n, tString, 1); err != nil {
+				return out, err
+			}
+			continue
+		}
+		out = out[:0]
+		for range n {
+			s, err := d.string()
+			if err != nil {
+				return out, err
+			}
+			out = append(out, s)
+		}
+		if out == nil {
+			out = []string{}
+		}
+	}
+}
+
+func (d *decoder) skipElems(n int, typ byte, depth int) error {
+	for range n {
+		if err := d.skip(typ, depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// skip passes over one value of type typ, as Thrift's TProtocolUtil.skip.
+func (d *decoder) skip(typ byte, depth int) error {
+	if depth >= maxSkipDepth {
+		return malformed("nesting deeper than %d", maxSkipDepth)
+	}
+	switch typ {
+	case tBool, tByte, tI16, tI32, tI64, tDouble:
+		n := fixedSize(typ)
+		if err := d.need(n); err != nil {
+			return err
+		}
+		d.pos += n
+		return nil
+	case tString:
+		_, err := d.rawBytes()
+		return err
+	case tStruct:
+		for {
+			ft, _, err := d.fieldHeader()
+			if err != nil {
+				return err
+			}
+			if ft == tStop {
+				return nil
+			}
+			if err := d.skip(ft, depth+1); err != nil {
+				return err
+			}
+		}
+	case tMap:
+		kt, err := d.byte1()
+		if err != nil {
+			return err
+		}
+		vt, err := d.byte1()
+		if err != nil {
+			return err
+		}
+		n, err := d.i32()
+		if err != nil {
+			return err
+		}
+		if n < 0 || int64(n) > int64(len(d.buf)-d.pos) {
+			return malformed("map of %d entries cannot fit", n)
+		}
+		for range n {
+			if err := d.skip(kt, depth+1); err != nil {
+				return err
+			}
+			if err := d.skip(vt, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case tSet, tList:
+		et, err := d.byte1()
+		if err != nil {
+			return err
+		}
+		n, err := d.i32()
+		if err != nil {
+			return err
+		}
+		if n < 0 || int64(n) > int64(len(d.buf)-d.pos) {
+			return malformed("list of %d elements cannot fit", n)
+		}
+		return d.skipElems(int(n), et, depth+1)
+	}
+	return malformed("unknown Thrift type %d at byte %d", typ, d.pos)
+}
+
+func fixedSize(typ byte) int {
+	switch typ {
+	case tI16:
+		return 2
+	case tI32:
+		return 4
+	case tI64, tDouble:
+		return 8
+	}
+	return 1
+}

@@ -1,0 +1,110 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// DefaultMaxFrame is Storm's pacemaker.thrift.message.size.max.
+const DefaultMaxFrame = 10485760
+
+// FrameTooLargeError reports a length prefix outside 0..max. Storm's decoder
+// drops the connection on it; so do we.
+type FrameTooLargeError struct {
+	Length int32
+	Max    int
+}
+
+func (e *FrameTooLargeError) Error() string {
+	return fmt.Sprintf("frame length %d outside 0..%d", e.Length, e.Max)
+}
+
+// FrameReader reads length-prefixed frames, zero-copy when a frame fits in
+// the bufio.Reader's buffer.
+type FrameReader struct {
+	r   *bufio.Reader
+	buf []byte
+	max int
+	// Stall, when set, is called with true before the reader blocks in the
+	// middle of a frame and with false once that frame is complete, so the
+	// caller can put a deadline on a stalled frame — and never on the idle
+	// wait between frames, which Storm's clients rely on.
+	Stall func(stalled bool)
+}
+
+// NewFrameReader reads frames of at most max bytes from r.
+func NewFrameReader(r *bufio.Reader, max int) *FrameReader {
+	return &FrameReader{r: r, max: max}
+}
+
+// SetMax changes the largest accepted frame (config reload).
+func (f *FrameReader) SetMax(max int) { f.max = max }
+
+// Next returns the next frame's body, valid until the next call. A clean end
+// of stream between frames is io.EOF; one inside a frame io.ErrUnexpectedEOF.
+func (f *FrameReader) Next() ([]byte, error) {
+	if _, err := f.r.Peek(1); err != nil {
+		return nil, err // idle wait: no deadline
+	}
+	stalled := false
+	if f.Stall != nil && !f.whole() {
+		stalled = true
+		f.Stall(true)
+	}
+	b, err := f.next()
+	if stalled {
+		f.Stall(false)
+	}
+	return b, err
+}
+
+// whole reports whether a complete frame is already buffered.
+func (f *FrameReader) whole() bool {
+	if f.r.Buffered() < 4 {
+		return false
+	}
+	hdr, _ := f.r.Peek(4)
+	n := int(binary.BigEndian.Uint32(hdr))
+	return n >= 0 && f.r.Buffered()-4 >= n
+}
+
+func (f *FrameReader) next() ([]byte, error) {
+	hdr, err := f.r.Peek(4)
+	if err != nil {
+		return nil, unexpected(err)
+	}
+	n := int32(binary.BigEndian.Uint32(hdr))
+	if n < 0 || int(n) > f.max {
+		return nil, &FrameTooLargeError{Length: n, Max: f.max}
+	}
+	_, _ = f.r.Discard(4)
+	if int(n) <= f.r.Size() {
+		b, err := f.r.Peek(int(n))
+		if err != nil {
+			return nil, unexpected(err)
+		}
+		_, _ = f.r.Discard(int(n)) // no read: b stays valid
+		return b, nil
+	}
+	if cap(f.buf) < int(n) {
+		f.buf = make([]byte, n)
+	}
+	b := f.buf[:n]
+	if _, err := io.ReadFull(f.r, b); err != nil {
+		return nil, unexpected(err)
+	}
+	// Keep no multi-megabyte buffer per idle connection.
+	if cap(f.buf) > 1<<20 {
+		f.buf = nil
+	}
+	return b, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

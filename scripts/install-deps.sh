@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a target needs, quietly and only when missing,
+# so `make test` works on a fresh Debian/Ubuntu machine (run as root).
+set -euo pipefail
+
+# Packages by purpose. Keep them Debian 12 names.
+test_pkgs=(
+  libthrift-java                               # Java interop test (HBMessage via Thrift 0.16)
+  krb5-kdc krb5-admin-server krb5-user         # KERBEROS interop against a real MIT KDC
+  systemd systemd-container debootstrap        # socket activation, booted-systemd tests
+  iproute2
+  lintian rpm rpmlint                          # package checks
+  ansible ansible-lint yamllint                # playbook checks and the booted playbook run
+  shellcheck
+)
+bench_pkgs=(redis-server zookeeper hyperfine gnuplot-nox)
+
+case "${1:-test}" in
+  test) want=("${test_pkgs[@]}") ;;
+  bench) want=("${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing ${missing[*]}; run as root (or install them) to test everything" >&2
+  exit 0 # the tests that need them skip, loudly
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
