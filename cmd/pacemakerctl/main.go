@@ -1,4 +1,11 @@
-// Command pacemakerctl talks to pacemaker servers.
+// Command pacemakerctl reads and writes Pacemaker servers from the shell.
+// See internal/ctl.
 package main
 
-func main() {}
+import (
+	"os"
+
+	"github.com/storm-pacemaker/pacemaker/internal/ctl"
+)
+
+func main() { os.Exit(ctl.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }

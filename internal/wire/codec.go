@@ -51,8 +51,7 @@ func AppendMessage(dst []byte, m *Message) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(m.Type))
 	if m.Field != NoData {
 		dst = appendFieldHeader(dst, tStruct, 2)
-		dst = appendData(dst, m)
-		dst = append(dst, tStop)
+		dst = appendData(dst, m) // ends with the union's stop byte
 	}
 	if m.HasID {
 		dst = appendFieldHeader(dst, tI32, 3)

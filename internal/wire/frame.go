@@ -60,6 +60,10 @@ func (f *FrameReader) Next() ([]byte, error) {
 	return b, err
 }
 
+// Ready reports whether a complete frame is already buffered, so the next
+// Next will not block. The server flushes its answers when it is not.
+func (f *FrameReader) Ready() bool { return f.whole() }
+
 // whole reports whether a complete frame is already buffered.
 func (f *FrameReader) whole() bool {
 	if f.r.Buffered() < 4 {

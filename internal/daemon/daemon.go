@@ -1,0 +1,351 @@
+// Package daemon is the pacemaker process: flags and config in, listeners,
+// store and server up, then signals (SIGTERM/SIGINT stop, SIGHUP reload)
+// until it stops. cmd/pacemaker only calls Run.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/storm-pacemaker/pacemaker/internal/auth"
+	"github.com/storm-pacemaker/pacemaker/internal/config"
+	"github.com/storm-pacemaker/pacemaker/internal/logging"
+	"github.com/storm-pacemaker/pacemaker/internal/server"
+	"github.com/storm-pacemaker/pacemaker/internal/store"
+	"github.com/storm-pacemaker/pacemaker/internal/version"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFail   = 1 // runtime failure: cannot bind, ...
+	exitConfig = 2 // bad flags or config: nothing was started
+)
+
+// shutdownGrace bounds how long a stop waits for connections to finish the
+// requests they already sent.
+const shutdownGrace = 10 * time.Second
+
+type options struct {
+	configPath  string
+	overrides   config.Overrides
+	printConfig bool
+	version     bool
+	testWedge   bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{overrides: config.Overrides{}}
+	fs := flag.NewFlagSet("pacemaker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.configPath, "config", "", "config file (default "+config.DefaultPath+" if present)")
+	port := fs.String("port", "", "TCP port (pacemaker.port)")
+	listen := fs.String("listen", "", "address to bind (pacemaker.listen)")
+	level := fs.String("log-level", "", "debug, info, warn or error (pacemaker.log.level)")
+	fs.BoolVar(&o.printConfig, "print-config", false, "print the effective config and exit")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	// Hidden test switch: SIGUSR2 wedges the accept loop and request path,
+	// so a test can prove the watchdog restarts a stuck daemon.
+	fs.BoolVar(&o.testWedge, "test-wedge-on-sigusr2", false, "")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: pacemaker [flags]\n\nA wire-compatible Apache Storm Pacemaker heartbeat server.\n\nFlags:\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Usage != "" {
+				fmt.Fprintf(fs.Output(), "  --%s\t%s\n", f.Name, f.Usage)
+			}
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "port":
+			o.overrides["pacemaker.port"] = *port
+		case "listen":
+			o.overrides["pacemaker.listen"] = *listen
+		case "log-level":
+			o.overrides["pacemaker.log.level"] = *level
+		}
+	})
+	return o, nil
+}
+
+// Run is the whole daemon; it returns the process exit code.
+func Run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "pacemaker: %v\n", err)
+		return exitConfig
+	}
+	if o.version {
+		fmt.Fprintf(stdout, "pacemaker %s (%s)\n", version.String(), runtime.Version())
+		return exitOK
+	}
+	cfg, err := config.Load(o.configPath, os.Environ(), o.overrides)
+	if err != nil {
+		fmt.Fprintf(stderr, "pacemaker: config: %v\n", err)
+		return exitConfig
+	}
+	if o.printConfig {
+		fmt.Fprint(stdout, cfg.Print())
+		return exitOK
+	}
+
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	log := logging.New(stderr, level)
+	logNotes(log, cfg)
+
+	mech, err := buildMechanism(cfg)
+	if err != nil {
+		log.Error("cannot start: authentication setup failed", "method", string(cfg.AuthMethod), "err", err)
+		fmt.Fprintf(stderr, "pacemaker: %v\n", err)
+		return exitConfig
+	}
+
+	d := &daemon{log: log, level: level, opts: o, cfg: cfg}
+	d.store = store.New(storeLimits(cfg))
+	d.store.SetTTL(cfg.HeartbeatTTL)
+	d.srv = server.New(d.store, log, serverSettings(cfg, mech))
+	applyMaxThreads(cfg)
+
+	lns, err := openListeners(cfg, log)
+	if err != nil {
+		log.Error("cannot start: no listener", "err", err)
+		return exitFail
+	}
+	return d.run(lns)
+}
+
+type daemon struct {
+	log   *slog.Logger
+	level *slog.LevelVar
+	opts  *options
+	store *store.Store
+	srv   *server.Server
+
+	mu  sync.Mutex
+	cfg *config.Config
+}
+
+func (d *daemon) run(lns []net.Listener) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	serveErr := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { serveErr <- d.srv.Serve(ln) }()
+	}
+	addrs := make([]string, len(lns))
+	for i, ln := range lns {
+		addrs[i] = ln.Addr().String()
+	}
+	cfg := d.config()
+	d.log.Info("pacemaker serving", "version", version.String(), "listen", addrs, "auth", string(cfg.AuthMethod),
+		"max_threads", runtime.GOMAXPROCS(0), "ttl", cfg.HeartbeatTTL.String())
+
+	go d.sweepLoop(ctx)
+	go d.summaryLoop(ctx)
+	d.startSystemd(ctx)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	code := exitOK
+loop:
+	for {
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				d.reload()
+			case syscall.SIGUSR2:
+				if d.opts.testWedge {
+					d.log.Warn("test switch: wedging the accept loop and request path on purpose")
+					d.srv.Wedge()
+				}
+			default:
+				d.log.Info("stopping", "signal", sig.String())
+				break loop
+			}
+		case err := <-serveErr:
+			if err != nil && !errors.Is(err, server.ErrServerClosed) {
+				d.log.Error("listener failed", "err", err)
+				code = exitFail
+				break loop
+			}
+		}
+	}
+	d.notifyStopping()
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer scancel()
+	if err := d.srv.Shutdown(sctx); err != nil {
+		d.log.Warn("connections still open after the grace period were closed", "grace", shutdownGrace.String())
+	}
+	d.log.Info("stopped", "keys", d.store.Keys())
+	return code
+}
+
+func (d *daemon) config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// reload re-reads the config, JAAS file and keytab. Anything invalid is
+// rejected with the reason and the running config keeps serving; stored
+// heartbeats and open connections are untouched either way.
+func (d *daemon) reload() {
+	d.notifyReloading()
+	defer d.notifyReady()
+	old := d.config()
+	cfg, err := config.Load(d.opts.configPath, os.Environ(), d.opts.overrides)
+	if err != nil {
+		d.log.Error("reload rejected; keeping the running config", "err", err)
+		return
+	}
+	mech, err := buildMechanism(cfg)
+	if err != nil {
+		d.log.Error("reload rejected; keeping the running config", "method", string(cfg.AuthMethod), "err", err)
+		return
+	}
+	logNotes(d.log, cfg)
+	if cfg.Port != old.Port || cfg.Listen != old.Listen {
+		d.log.Warn("listen address changes need a restart; still serving the old one",
+			"port", cfg.Port, "listen", cfg.Listen)
+	}
+	if cfg.MetricsListen != old.MetricsListen {
+		d.log.Warn("pacemaker.metrics.listen changes need a restart", "metrics_listen", cfg.MetricsListen)
+	}
+	d.level.Set(cfg.LogLevel)
+	d.store.SetLimits(storeLimits(cfg))
+	d.store.SetTTL(cfg.HeartbeatTTL)
+	d.srv.SetSettings(serverSettings(cfg, mech))
+	applyMaxThreads(cfg)
+	d.mu.Lock()
+	d.cfg = cfg
+	d.mu.Unlock()
+	d.log.Info("config reloaded", "file", cfg.File, "auth", string(cfg.AuthMethod))
+}
+
+// sweepLoop expires stale heartbeats when a TTL is set, a shard at a time.
+func (d *daemon) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			ttl := d.store.TTL()
+			if ttl <= 0 || now.Sub(last) < min(max(ttl/10, time.Second), time.Minute) {
+				continue
+			}
+			last = now
+			if n := d.store.Sweep(); n > 0 {
+				d.log.Info("expired stale heartbeats", "dropped", n, "ttl", ttl.String())
+			}
+		}
+	}
+}
+
+// summaryLoop logs one line a minute an operator can read at a glance.
+func (d *daemon) summaryLoop(ctx context.Context) {
+	const every = time.Minute
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var lastReq uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			req := d.totalRequests()
+			d.log.Info("summary", "keys", d.store.Keys(), "bytes", d.store.Bytes(),
+				"connections", d.srv.OpenConns(), "requests_per_sec", float64(req-lastReq)/every.Seconds())
+			lastReq = req
+		}
+	}
+}
+
+func (d *daemon) totalRequests() uint64 {
+	var n uint64
+	st := d.srv.Stats()
+	for i := range st.Requests {
+		n += st.Requests[i].Load()
+	}
+	return n
+}
+
+// statusLine is what `systemctl status` shows.
+func (d *daemon) statusLine() string {
+	return fmt.Sprintf("serving %d keys (%s), %d connections, auth %s",
+		d.store.Keys(), humanBytes(d.store.Bytes()), d.srv.OpenConns(), d.config().AuthMethod)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func logNotes(log *slog.Logger, cfg *config.Config) {
+	for _, n := range cfg.Notes {
+		log.Log(context.Background(), n.Level, n.Msg, "key", n.Key)
+	}
+}
+
+func storeLimits(cfg *config.Config) store.Limits {
+	return store.Limits{MaxKeys: cfg.MaxKeys, MaxBytes: cfg.MaxStoredBytes, MaxValueBytes: cfg.MaxFrame}
+}
+
+func serverSettings(cfg *config.Config, mech auth.Mechanism) server.Settings {
+	return server.Settings{
+		Method:           cfg.AuthMethod,
+		Mechanism:        mech,
+		AuthWrites:       cfg.AuthWrites,
+		MaxFrame:         cfg.MaxFrame,
+		FrameTimeout:     cfg.FrameTimeout,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		MaxConns:         cfg.MaxConns,
+		MaxConnsPerPeer:  cfg.MaxConnsPerPeer,
+	}
+}
+
+// applyMaxThreads honours pacemaker.max.threads: in Storm it sizes the
+// Netty worker pool that runs request handlers; here it caps the OS threads
+// running Go code at once. Above the runtime's own choice (CPUs, or the
+// cgroup's CPU limit) it leaves that choice, and its automatic updates, alone.
+func applyMaxThreads(cfg *config.Config) {
+	runtime.SetDefaultGOMAXPROCS()
+	if cfg.MaxThreads < runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(cfg.MaxThreads)
+	}
+}

@@ -1,0 +1,406 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/storm-pacemaker/pacemaker/internal/auth"
+	"github.com/storm-pacemaker/pacemaker/internal/store"
+	"github.com/storm-pacemaker/pacemaker/internal/wire"
+)
+
+// Connection auth states, for metrics and the status line.
+const (
+	stateUnauthenticated int32 = iota
+	stateHandshaking
+	stateAuthenticated
+)
+
+type conn struct {
+	s    *Server
+	nc   net.Conn
+	peer string // ip:port, in every log line about this connection
+	host string // ip, for the per-peer limit
+	br   *bufio.Reader
+	fr   *wire.FrameReader
+	out  []byte
+	req  wire.Message
+
+	state       atomic.Int32
+	mech        auth.Mechanism // the mechanism this connection authenticates with
+	exchange    auth.Exchange  // non-nil during a handshake
+	hsDeadline  time.Time
+	identity    string
+	mayRead     bool
+	readDenied  bool // a refused read was logged already
+	writeDenied bool
+	limitLogged bool
+}
+
+func newConn(s *Server, nc net.Conn, peer, host string) *conn {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4})
+	}
+	c := &conn{s: s, nc: nc, peer: peer, host: host}
+	c.br = bufio.NewReaderSize(nc, readBufferSize)
+	c.fr = wire.NewFrameReader(c.br, s.settings.Load().MaxFrame)
+	c.fr.Stall = c.stall
+	return c
+}
+
+// errClose ends a connection after its reason has been logged.
+var errClose = errors.New("close connection")
+
+func (c *conn) serve() {
+	defer c.s.forget(c)
+	defer c.nc.Close()
+	c.s.log.Debug("connection opened", "peer", c.peer)
+	for {
+		c.s.waitWedge()
+		st := c.s.settings.Load()
+		c.fr.SetMax(st.MaxFrame)
+		body, err := c.fr.Next()
+		if err != nil {
+			c.readFailed(err)
+			break
+		}
+		c.s.stats.BytesIn.Add(uint64(len(body) + 4))
+		if err := wire.DecodeView(body, &c.req); err != nil {
+			c.s.stats.reject("malformed frame")
+			c.s.log.Warn("malformed frame; closing connection", "peer", c.peer, "err", err, "bytes", len(body))
+			break
+		}
+		if err := c.handle(st, &c.req); err != nil {
+			if !errors.Is(err, errClose) {
+				c.s.stats.reject("protocol error")
+				c.s.log.Warn("protocol error; closing connection", "peer", c.peer, "request", c.req.Type.String(), "err", err)
+			}
+			_ = c.flush(st) // answer what was answered, e.g. before a failed handshake
+			break
+		}
+		// Answer a burst of pipelined requests with one write.
+		if len(c.out) >= flushThreshold || !c.fr.Ready() {
+			if err := c.flush(st); err != nil {
+				c.s.log.Info("write failed; closing connection", "peer", c.peer, "err", err)
+				break
+			}
+		}
+	}
+	c.s.log.Debug("connection closed", "peer", c.peer, "identity", c.identity)
+}
+
+func (c *conn) flush(st *Settings) error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	// A peer that stops reading must not pin this goroutine forever.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(st.FrameTimeout))
+	n, err := c.nc.Write(c.out)
+	c.s.stats.BytesOut.Add(uint64(n))
+	if cap(c.out) > 1<<20 {
+		c.out = nil
+	} else {
+		c.out = c.out[:0]
+	}
+	return err
+}
+
+// stall puts a deadline on a frame that started but has not fully arrived
+// (slowloris), and lifts it once the frame is complete.
+func (c *conn) stall(stalled bool) {
+	if c.s.closing.Load() {
+		return
+	}
+	if stalled {
+		d := time.Now().Add(c.s.settings.Load().FrameTimeout)
+		if !c.hsDeadline.IsZero() && c.hsDeadline.Before(d) {
+			d = c.hsDeadline
+		}
+		_ = c.nc.SetReadDeadline(d)
+		return
+	}
+	_ = c.nc.SetReadDeadline(c.hsDeadline) // zero when no handshake: no deadline
+}
+
+func (c *conn) readFailed(err error) {
+	var tooLarge *wire.FrameTooLargeError
+	switch {
+	case c.s.closing.Load():
+		// Shutdown woke us; nothing to report.
+	case errors.Is(err, io.EOF):
+		if c.exchange != nil {
+			c.s.log.Info("peer closed during authentication", "peer", c.peer)
+		}
+	case errors.As(err, &tooLarge):
+		c.s.stats.reject("frame too large")
+		c.s.log.Warn("frame length out of range; closing connection", "peer", c.peer, "length", tooLarge.Length, "max", tooLarge.Max)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		c.s.stats.reject("truncated frame")
+		c.s.log.Warn("connection closed in the middle of a frame", "peer", c.peer)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if c.exchange != nil {
+			c.s.stats.authFailure(c.mechName(), "handshake timeout")
+			c.s.log.Warn("authentication handshake timed out; closing connection", "peer", c.peer, "method", c.mechName())
+		} else {
+			c.s.stats.reject("frame timeout")
+			c.s.log.Warn("frame stalled past the frame timeout; closing connection", "peer", c.peer)
+		}
+	default:
+		c.s.log.Info("read failed; closing connection", "peer", c.peer, "err", err)
+	}
+}
+
+func (c *conn) mechName() string {
+	if c.mech == nil {
+		return "none"
+	}
+	return c.mech.Name()
+}
+
+// reply appends an answer with no data to the request's message_id. Storm
+// always sets message_id on answers (-1 when the request had none).
+func (c *conn) reply(t wire.MessageType, id int32) {
+	c.out = wire.AppendFrame(c.out, &wire.Message{Type: t, ID: id, HasID: true})
+}
+
+func (c *conn) handle(st *Settings, m *wire.Message) error {
+	switch m.Type {
+	case wire.ControlMessage:
+		return c.control(st, m)
+	case wire.SaslMessageToken:
+		return c.saslToken(st, m)
+	}
+	if !m.Type.Valid() {
+		return fmt.Errorf("unknown message type %d", int32(m.Type))
+	}
+	c.s.stats.Requests[m.Type].Add(1)
+	id := m.MessageID()
+	switch m.Type {
+	case wire.CreatePath:
+		// A no-op in Storm: keys need no parent directories.
+		if c.writeAllowed(st, m) {
+			c.reply(wire.CreatePathResponse, id)
+		}
+	case wire.SendPulse:
+		if m.Field != wire.FieldPulse || m.Pulse.Details == nil {
+			return errors.New("SEND_PULSE without a pulse with details")
+		}
+		if !c.writeAllowed(st, m) {
+			return nil
+		}
+		c.s.stats.PulseBytes.Add(uint64(len(m.Pulse.Details)))
+		if err := c.s.store.Put(m.Pulse.ID, m.Pulse.Details); err != nil {
+			c.limitHit(m, err)
+			return nil
+		}
+		c.reply(wire.SendPulseResponse, id)
+	case wire.DeletePath, wire.DeletePulseID:
+		if m.Field != wire.FieldPath {
+			return fmt.Errorf("%s without a path", m.Type)
+		}
+		if !c.writeAllowed(st, m) {
+			return nil
+		}
+		if m.Type == wire.DeletePath {
+			c.s.store.DeletePath(m.Path)
+			c.reply(wire.DeletePathResponse, id)
+		} else {
+			c.s.store.Delete(m.Path)
+			c.reply(wire.DeletePulseIDResponse, id)
+		}
+	case wire.Exists, wire.GetPulse, wire.GetAllNodesForPath, wire.GetAllPulseForPath:
+		if m.Field != wire.FieldPath {
+			return fmt.Errorf("%s without a path", m.Type)
+		}
+		if !c.readAllowed(st, m) {
+			return nil
+		}
+		c.read(m, id)
+	default:
+		// A known type that is not a request (an answer type sent to us).
+		// Storm logs and answers nothing, leaving the client to retry for
+		// ~11 s; we answer NOT_AUTHORIZED so the request fails at once.
+		c.s.stats.reject("unexpected type")
+		c.s.log.Warn("unexpected message type; answering NOT_AUTHORIZED", "peer", c.peer, "type", m.Type.String())
+		c.reply(wire.NotAuthorized, id)
+	}
+	return nil
+}
+
+func (c *conn) read(m *wire.Message, id int32) {
+	switch m.Type {
+	case wire.Exists:
+		c.out = wire.AppendFrame(c.out, &wire.Message{Type: wire.ExistsResponse, Field: wire.FieldBool,
+			Bool: c.s.store.Exists(m.Path), ID: id, HasID: true})
+	case wire.GetPulse:
+		resp := wire.Message{Type: wire.GetPulseResponse, Field: wire.FieldPulse, Pulse: wire.Pulse{ID: m.Path}, ID: id, HasID: true}
+		found := c.s.store.View(m.Path, func(v []byte) {
+			resp.Pulse.Details = v
+			if resp.Pulse.Details == nil {
+				resp.Pulse.Details = []byte{}
+			}
+			c.out = wire.AppendFrame(c.out, &resp)
+			c.s.stats.PulseBytesOut.Add(uint64(len(v)))
+		})
+		if !found {
+			// Storm answers a pulse with the id and no details.
+			c.out = wire.AppendFrame(c.out, &resp)
+		}
+	case wire.GetAllNodesForPath:
+		c.out = wire.AppendFrame(c.out, &wire.Message{Type: wire.GetAllNodesForPathResponse, Field: wire.FieldNodes,
+			Nodes: c.s.store.Children(m.Path), ID: id, HasID: true})
+	case wire.GetAllPulseForPath:
+		// Storm's server answers this with no data; so do we.
+		c.reply(wire.GetAllPulseForPathResponse, id)
+	}
+}
+
+func (c *conn) writeAllowed(st *Settings, m *wire.Message) bool {
+	if !st.AuthWrites || st.Method == auth.None || c.state.Load() == stateAuthenticated {
+		return true
+	}
+	c.s.stats.reject("unauthenticated write")
+	if !c.writeDenied {
+		c.writeDenied = true
+		c.s.log.Warn("write refused: pacemaker.auth.writes needs an authenticated connection", "peer", c.peer, "request", m.Type.String())
+	}
+	c.reply(wire.NotAuthorized, m.MessageID())
+	return false
+}
+
+func (c *conn) readAllowed(st *Settings, m *wire.Message) bool {
+	if st.Method == auth.None || (c.state.Load() == stateAuthenticated && c.mayRead) {
+		return true
+	}
+	c.s.stats.reject("unauthorized read")
+	if c.state.Load() == stateAuthenticated && !c.readDenied {
+		// Unauthenticated reads are normal noise (workers never read), but an
+		// authenticated principal that may not read is a misconfiguration.
+		c.readDenied = true
+		_, reason := c.mech.MayRead(c.identity)
+		c.s.log.Warn("read refused", "peer", c.peer, "identity", c.identity, "reason", reason)
+	}
+	c.reply(wire.NotAuthorized, m.MessageID())
+	return false
+}
+
+// limitHit answers a write the store refused. The protocol has no error
+// answer but NOT_AUTHORIZED, which Storm's client turns into a failed write
+// that it retries.
+func (c *conn) limitHit(m *wire.Message, err error) {
+	reason := "store limit"
+	switch {
+	case errors.Is(err, store.ErrTooManyKeys):
+		reason = "max keys"
+	case errors.Is(err, store.ErrStoreFull):
+		reason = "max stored bytes"
+	case errors.Is(err, store.ErrValueTooLarge):
+		reason = "heartbeat too large"
+	}
+	c.s.stats.reject(reason)
+	if !c.limitLogged || c.s.rejectLog.allow() {
+		c.limitLogged = true
+		c.s.log.Warn("write refused by a store limit", "peer", c.peer, "key", m.Pulse.ID, "reason", reason,
+			"bytes", len(m.Pulse.Details), "keys", c.s.store.Keys(), "stored_bytes", c.s.store.Bytes())
+	}
+	c.reply(wire.NotAuthorized, m.MessageID())
+}
+
+func (c *conn) control(st *Settings, m *wire.Message) error {
+	code, err := wire.ParseControl(m)
+	if err != nil {
+		return err
+	}
+	if st.Method == auth.None {
+		return fmt.Errorf("SASL control message %d on a server with pacemaker.auth.method NONE", code)
+	}
+	if code != wire.ControlSaslRequest {
+		return fmt.Errorf("unexpected control code %d from a client", code)
+	}
+	c.begin(st)
+	challenge, err := c.exchange.Start()
+	if err != nil {
+		return c.authFailed(err)
+	}
+	if challenge != nil {
+		c.out = wire.AppendFrame(c.out, wire.NewSaslToken(challenge))
+	}
+	return nil
+}
+
+// begin starts a handshake with the mechanism in force now; a reload
+// mid-handshake does not change it.
+func (c *conn) begin(st *Settings) {
+	c.mech = st.Mechanism
+	c.exchange = c.mech.NewExchange(c.peer)
+	c.state.Store(stateHandshaking)
+	c.hsDeadline = time.Now().Add(st.HandshakeTimeout)
+	_ = c.nc.SetReadDeadline(c.hsDeadline)
+}
+
+func (c *conn) saslToken(st *Settings, m *wire.Message) error {
+	token, err := wire.ParseSaslToken(m)
+	if err != nil {
+		return err
+	}
+	if st.Method == auth.None {
+		return errors.New("SASL token on a server with pacemaker.auth.method NONE")
+	}
+	if c.exchange == nil {
+		// Kerberos clients open with their token; no control request first.
+		c.begin(st)
+	}
+	reply, done, err := c.exchange.Step(token)
+	if err != nil {
+		return c.authFailed(err)
+	}
+	if reply != nil {
+		c.out = wire.AppendFrame(c.out, wire.NewSaslToken(reply))
+	}
+	if !done {
+		return nil
+	}
+	c.identity = c.exchange.Identity()
+	c.exchange = nil
+	c.hsDeadline = time.Time{}
+	_ = c.nc.SetReadDeadline(time.Time{})
+	c.state.Store(stateAuthenticated)
+	var reason string
+	c.mayRead, reason = c.mech.MayRead(c.identity)
+	c.out = wire.AppendFrame(c.out, wire.NewControl(wire.ControlSaslComplete))
+	c.s.stats.AuthSuccesses.Add(1)
+	attrs := []any{"peer", c.peer, "method", c.mech.Name(), "identity", c.identity, "may_read", c.mayRead}
+	if !c.mayRead {
+		attrs = append(attrs, "reason", reason)
+	}
+	c.s.log.Info("client authenticated", attrs...)
+	return nil
+}
+
+// authFailed logs a failed handshake. Storm's server closes the connection
+// without an error frame; so do we.
+func (c *conn) authFailed(err error) error {
+	c.s.stats.authFailure(c.mech.Name(), failureReason(err))
+	c.s.log.Warn("authentication failed; closing connection", "peer", c.peer, "method", c.mech.Name(), "err", err)
+	c.exchange = nil
+	return errClose
+}
+
+// failureReason is a short, bounded label for metrics: the error's text up
+// to its first colon.
+func failureReason(err error) string {
+	s := err.Error()
+	for i, r := range s {
+		if r == ':' || i >= 48 {
+			return s[:i]
+		}
+	}
+	return s
+}

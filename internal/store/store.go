@@ -1,0 +1,262 @@
+// Package store keeps heartbeats in memory with Storm's Pacemaker semantics:
+// byte-array values under ZooKeeper-like slash-separated keys.
+//
+// Values live in a sharded map so that writers on many connections do not
+// serialize on one lock; a separate path index answers directory listings.
+// Limits bound the number of keys and the stored bytes, and an optional TTL
+// drops heartbeats that stopped being rewritten.
+package store
+
+import (
+	"errors"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// shardCount is a power of two large enough that 2 cores' worth of writers
+// rarely meet on a lock, and small enough that one shard's TTL sweep is short.
+const shardCount = 256
+
+// Errors returned by Put when a limit would be exceeded.
+var (
+	ErrTooManyKeys   = errors.New("store holds the maximum number of keys")
+	ErrStoreFull     = errors.New("store holds the maximum number of bytes")
+	ErrValueTooLarge = errors.New("heartbeat larger than the maximum heartbeat size")
+)
+
+// Limits bound what the store may hold. Zero means unlimited.
+type Limits struct {
+	MaxKeys       int64
+	MaxBytes      int64 // sum of stored value lengths
+	MaxValueBytes int   // one value
+}
+
+// Store is safe for concurrent use.
+type Store struct {
+	seed   maphash.Seed
+	shards [shardCount]shard
+	idx    index
+
+	keys   atomic.Int64
+	bytes  atomic.Int64
+	limits atomic.Pointer[Limits]
+	ttl    atomic.Int64 // nanoseconds; 0 = keep forever
+
+	now func() int64 // unix nanoseconds; replaceable in tests
+}
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[string]entry
+	_  [40]byte // keep neighbouring shards' locks off one cache line
+}
+
+type entry struct {
+	value   []byte
+	written int64 // unix nanoseconds of the last write, for the TTL
+}
+
+// New returns an empty store.
+func New(l Limits) *Store {
+	s := &Store{seed: maphash.MakeSeed(), now: func() int64 { return time.Now().UnixNano() }}
+	for i := range s.shards {
+		s.shards[i].m = make(map[string]entry)
+	}
+	s.SetLimits(l)
+	return s
+}
+
+// SetLimits replaces the limits; stored data above new limits is kept.
+func (s *Store) SetLimits(l Limits) { s.limits.Store(&l) }
+
+// SetTTL makes heartbeats not rewritten within ttl eligible for expiry by
+// Sweep; 0 keeps them forever (Storm's behaviour).
+func (s *Store) SetTTL(ttl time.Duration) { s.ttl.Store(int64(ttl)) }
+
+// TTL returns the current TTL.
+func (s *Store) TTL() time.Duration { return time.Duration(s.ttl.Load()) }
+
+func (s *Store) shard(key string) *shard {
+	return &s.shards[maphash.String(s.seed, key)&(shardCount-1)]
+}
+
+// Put stores a copy of value under key. Key may alias a buffer the caller
+// reuses: the store copies it when the key is new. Rewriting an existing key
+// with a value of similar size reuses the stored buffer and allocates nothing.
+func (s *Store) Put(key string, value []byte) error {
+	l := s.limits.Load()
+	if l.MaxValueBytes > 0 && len(value) > l.MaxValueBytes {
+		return ErrValueTooLarge
+	}
+	sh := s.shard(key)
+	now := s.now()
+	sh.mu.Lock()
+	e, ok := sh.m[key]
+	grow := int64(len(value))
+	if ok {
+		grow -= int64(len(e.value))
+	}
+	if grow > 0 && l.MaxBytes > 0 && s.bytes.Load()+grow > l.MaxBytes {
+		sh.mu.Unlock()
+		return ErrStoreFull
+	}
+	if ok {
+		// Reuse the buffer unless it would waste more than half of it.
+		if cap(e.value) >= len(value) && cap(e.value) <= 2*len(value)+64 {
+			e.value = e.value[:len(value)]
+			copy(e.value, value)
+		} else {
+			e.value = clone(value)
+		}
+		e.written = now
+		sh.m[key] = e
+		sh.mu.Unlock()
+		if grow != 0 {
+			s.bytes.Add(grow)
+		}
+		return nil
+	}
+	if l.MaxKeys > 0 && s.keys.Load() >= l.MaxKeys {
+		sh.mu.Unlock()
+		return ErrTooManyKeys
+	}
+	owned := strings.Clone(key)
+	sh.m[owned] = entry{value: clone(value), written: now}
+	s.idx.add(owned)
+	sh.mu.Unlock()
+	s.keys.Add(1)
+	s.bytes.Add(grow)
+	return nil
+}
+
+func clone(b []byte) []byte {
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+// View calls fn with the value stored under key while holding the shard's
+// read lock, so the caller can encode it without a copy. fn must not retain
+// value. It reports whether the key exists; fn is not called when it does not.
+func (s *Store) View(key string, fn func(value []byte)) bool {
+	sh := s.shard(key)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	e, ok := sh.m[key]
+	if ok {
+		fn(e.value)
+	}
+	return ok
+}
+
+// Get returns a copy of the value under key.
+func (s *Store) Get(key string) ([]byte, bool) {
+	var out []byte
+	ok := s.View(key, func(v []byte) { out = clone(v) })
+	return out, ok
+}
+
+// Exists reports whether key is stored.
+func (s *Store) Exists(key string) bool {
+	sh := s.shard(key)
+	sh.mu.RLock()
+	_, ok := sh.m[key]
+	sh.mu.RUnlock()
+	return ok
+}
+
+// Delete removes exactly key (DELETE_PULSE_ID).
+func (s *Store) Delete(key string) bool {
+	return s.deleteIf(key, func(entry) bool { return true })
+}
+
+func (s *Store) deleteIf(key string, cond func(entry) bool) bool {
+	sh := s.shard(key)
+	sh.mu.Lock()
+	e, ok := sh.m[key]
+	if !ok || !cond(e) {
+		sh.mu.Unlock()
+		return false
+	}
+	delete(sh.m, key)
+	s.idx.remove(key)
+	sh.mu.Unlock()
+	s.keys.Add(-1)
+	s.bytes.Add(-int64(len(e.value)))
+	return true
+}
+
+// DeletePath removes path and every key below it (DELETE_PATH) and returns
+// how many keys it removed. Keys written concurrently may survive, as if
+// written just after.
+func (s *Store) DeletePath(path string) int {
+	n := 0
+	for _, key := range s.idx.under(path) {
+		if s.Delete(key) {
+			n++
+		}
+	}
+	return n
+}
+
+// Children returns the distinct names directly below path that have keys
+// under them (GET_ALL_NODES_FOR_PATH), in no particular order.
+func (s *Store) Children(path string) []string { return s.idx.children(path) }
+
+// Keys returns the number of stored keys.
+func (s *Store) Keys() int64 { return s.keys.Load() }
+
+// Bytes returns the sum of the stored values' lengths.
+func (s *Store) Bytes() int64 { return s.bytes.Load() }
+
+// Sweep drops heartbeats older than the TTL, one shard at a time, so no
+// lock is held for longer than one shard's scan. It returns how many it
+// dropped. A no-op without a TTL.
+func (s *Store) Sweep() int {
+	ttl := s.ttl.Load()
+	if ttl <= 0 {
+		return 0
+	}
+	dropped := 0
+	for i := range s.shards {
+		dropped += s.sweepShard(&s.shards[i], s.now()-ttl)
+	}
+	return dropped
+}
+
+func (s *Store) sweepShard(sh *shard, cutoff int64) int {
+	var stale []string
+	sh.mu.RLock()
+	for k, e := range sh.m {
+		if e.written < cutoff {
+			stale = append(stale, k)
+		}
+	}
+	sh.mu.RUnlock()
+	n := 0
+	for _, k := range stale {
+		// Re-check under the write lock: it may have been rewritten since.
+		if s.deleteIf(k, func(e entry) bool { return e.written < cutoff }) {
+			n++
+		}
+	}
+	return n
+}
+
+// Snapshot calls fn for every stored key and value, shard by shard (for a
+// hand-over to a new process). fn must not retain value.
+func (s *Store) Snapshot(fn func(key string, value []byte, written time.Time) error) error {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for k, e := range sh.m {
+			if err := fn(k, e.value, time.Unix(0, e.written)); err != nil {
+				sh.mu.RUnlock()
+				return err
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return nil
+}
