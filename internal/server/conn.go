@@ -77,7 +77,15 @@ func (c *conn) serve() {
 			c.s.log.Warn("malformed frame; closing connection", "peer", c.peer, "err", err, "bytes", len(body))
 			break
 		}
-		if err := c.handle(st, &c.req); err != nil {
+		var start time.Time
+		if c.s.observer != nil {
+			start = time.Now()
+		}
+		err = c.handle(st, &c.req)
+		if c.s.observer != nil && err == nil && c.req.Type.Valid() {
+			c.s.observer.Request(c.req.Type, time.Since(start))
+		}
+		if err != nil {
 			if !errors.Is(err, errClose) {
 				c.s.stats.reject("protocol error")
 				c.s.log.Warn("protocol error; closing connection", "peer", c.peer, "request", c.req.Type.String(), "err", err)
@@ -196,6 +204,9 @@ func (c *conn) handle(st *Settings, m *wire.Message) error {
 			return nil
 		}
 		c.s.stats.PulseBytes.Add(uint64(len(m.Pulse.Details)))
+		if c.s.observer != nil {
+			c.s.observer.PulseSize(len(m.Pulse.Details))
+		}
 		if err := c.s.store.Put(m.Pulse.ID, m.Pulse.Details); err != nil {
 			c.limitHit(m, err)
 			return nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
+	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
 // Settings are the reloadable parts of the server's behaviour. A reload
@@ -65,7 +66,21 @@ type Server struct {
 	wedge      chan struct{} // closed to unwedge; see Wedge
 
 	rejectLog rateLimiter
+	observer  Observer
 }
+
+// Observer sees every request as it is answered. Implementations must not
+// lock: it runs on the request path of every connection at once.
+type Observer interface {
+	// Request reports one handled request of type t and the time spent
+	// decoding-to-answered (not network time).
+	Request(t wire.MessageType, d time.Duration)
+	// PulseSize reports the size of a received heartbeat.
+	PulseSize(n int)
+}
+
+// SetObserver installs o; call before Serve.
+func (s *Server) SetObserver(o Observer) { s.observer = o }
 
 // New returns a server over st.
 func New(st *store.Store, log *slog.Logger, s Settings) *Server {
@@ -184,6 +199,12 @@ func (s *Server) forget(c *conn) {
 	s.mu.Unlock()
 	s.stats.ConnsClosed.Add(1)
 	s.connWG.Done()
+}
+
+func (s *Server) listenerCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.listeners)
 }
 
 // OpenConns returns the number of open connections.

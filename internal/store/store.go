@@ -50,8 +50,11 @@ type Store struct {
 
 type shard struct {
 	mu sync.RWMutex
-	m  map[string]entry
-	_  [40]byte // keep neighbouring shards' locks off one cache line
+	// Values are pointers so a rewrite mutates the entry in place: assigning
+	// m[key] again would make the map keep the caller's key string, which
+	// may alias a reused network buffer.
+	m map[string]*entry
+	_ [40]byte // keep neighbouring shards' locks off one cache line
 }
 
 type entry struct {
@@ -63,7 +66,7 @@ type entry struct {
 func New(l Limits) *Store {
 	s := &Store{seed: maphash.MakeSeed(), now: func() int64 { return time.Now().UnixNano() }}
 	for i := range s.shards {
-		s.shards[i].m = make(map[string]entry)
+		s.shards[i].m = make(map[string]*entry)
 	}
 	s.SetLimits(l)
 	return s
@@ -112,7 +115,6 @@ func (s *Store) Put(key string, value []byte) error {
 			e.value = clone(value)
 		}
 		e.written = now
-		sh.m[key] = e
 		sh.mu.Unlock()
 		if grow != 0 {
 			s.bytes.Add(grow)
@@ -124,7 +126,7 @@ func (s *Store) Put(key string, value []byte) error {
 		return ErrTooManyKeys
 	}
 	owned := strings.Clone(key)
-	sh.m[owned] = entry{value: clone(value), written: now}
+	sh.m[owned] = &entry{value: clone(value), written: now}
 	s.idx.add(owned)
 	sh.mu.Unlock()
 	s.keys.Add(1)
@@ -168,10 +170,10 @@ func (s *Store) Exists(key string) bool {
 
 // Delete removes exactly key (DELETE_PULSE_ID).
 func (s *Store) Delete(key string) bool {
-	return s.deleteIf(key, func(entry) bool { return true })
+	return s.deleteIf(key, func(*entry) bool { return true })
 }
 
-func (s *Store) deleteIf(key string, cond func(entry) bool) bool {
+func (s *Store) deleteIf(key string, cond func(*entry) bool) bool {
 	sh := s.shard(key)
 	sh.mu.Lock()
 	e, ok := sh.m[key]
@@ -237,7 +239,7 @@ func (s *Store) sweepShard(sh *shard, cutoff int64) int {
 	n := 0
 	for _, k := range stale {
 		// Re-check under the write lock: it may have been rewritten since.
-		if s.deleteIf(k, func(e entry) bool { return e.written < cutoff }) {
+		if s.deleteIf(k, func(e *entry) bool { return e.written < cutoff }) {
 			n++
 		}
 	}

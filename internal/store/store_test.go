@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestStormSemantics(t *testing.T) {
@@ -233,5 +234,28 @@ func TestConcurrentIndexConsistency(t *testing.T) {
 	}
 	if int(s.Keys()) != len(inMap) {
 		t.Fatalf("key count %d, map has %d", s.Keys(), len(inMap))
+	}
+}
+
+// TestRewriteKeepsStoredKey: the server passes keys that alias its read
+// buffer; rewriting an existing key must not make the map adopt that alias.
+func TestRewriteKeepsStoredKey(t *testing.T) {
+	s := New(Limits{})
+	buf := []byte("/wb/t/n1")
+	if err := s.Put(string(buf), []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	alias := unsafe.String(&buf[0], len(buf))
+	if err := s.Put(alias, []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "/zz/z/z9")
+	if v, ok := s.Get("/wb/t/n1"); !ok || string(v) != "b" {
+		t.Fatalf("after the caller reused its buffer: %q %v", v, ok)
+	}
+	var keys []string
+	_ = s.Snapshot(func(k string, _ []byte, _ time.Time) error { keys = append(keys, k); return nil })
+	if !slices.Equal(keys, []string{"/wb/t/n1"}) {
+		t.Fatalf("stored keys %q", keys)
 	}
 }
