@@ -142,3 +142,17 @@ func TestSampleFileDocumentsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeDocumentsEveryKey keeps the README's table in step with Keys.
+func TestReadmeDocumentsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range Keys {
+		row := "| `" + d.key + "` | "
+		if !strings.Contains(string(b), row) || !strings.Contains(string(b), "`"+EnvName(d.key)+"`") {
+			t.Errorf("README lacks a row for %s with its variable %s", d.key, EnvName(d.key))
+		}
+	}
+}
