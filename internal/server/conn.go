@@ -68,6 +68,10 @@ func (c *conn) serve() {
 		c.fr.SetMax(st.MaxFrame)
 		body, err := c.fr.Next()
 		if err != nil {
+			if c.s.closing.Load() && errors.Is(err, os.ErrDeadlineExceeded) && c.handOver() {
+				c.s.log.Debug("connection handed over", "peer", c.peer)
+				return // the deferred Close closes our copy; the successor has the socket
+			}
 			c.readFailed(err)
 			break
 		}

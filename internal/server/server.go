@@ -67,6 +67,9 @@ type Server struct {
 
 	rejectLog rateLimiter
 	observer  Observer
+
+	handoff atomic.Bool      // Shutdown hands connections over instead of closing them
+	handed  chan HandoffConn // filled by connections during Handoff
 }
 
 // Observer sees every request as it is answered. Implementations must not

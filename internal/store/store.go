@@ -134,6 +134,25 @@ func (s *Store) Put(key string, value []byte) error {
 	return nil
 }
 
+// Restore stores a copy of value under key with its original write time,
+// ignoring limits: it refills the store from a predecessor's snapshot.
+func (s *Store) Restore(key string, value []byte, written time.Time) {
+	sh := s.shard(key)
+	sh.mu.Lock()
+	if e, ok := sh.m[key]; ok {
+		s.bytes.Add(int64(len(value) - len(e.value)))
+		e.value, e.written = clone(value), written.UnixNano()
+		sh.mu.Unlock()
+		return
+	}
+	owned := strings.Clone(key)
+	sh.m[owned] = &entry{value: clone(value), written: written.UnixNano()}
+	s.idx.add(owned)
+	sh.mu.Unlock()
+	s.keys.Add(1)
+	s.bytes.Add(int64(len(value)))
+}
+
 func clone(b []byte) []byte {
 	return append(make([]byte, 0, len(b)), b...)
 }

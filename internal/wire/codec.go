@@ -294,7 +294,7 @@ func (d *decoder) data(m *Message) error {
 		case FieldBool:
 			var b byte
 			b, err = d.byte1()
-			m.Bool = b != 0
+			m.Bool = b == 1 // Thrift's readBool: only 1 is true
 		case FieldRecord:
 			m.Records, err = d.records(m.Records[:0])
 		case FieldNodes:
@@ -343,26 +343,24 @@ func (d *decoder) pulse(p *Pulse) error {
 
 // listHeader reads a list header and checks that size elements of at least
 // minSize bytes each can fit in what is left, so no length prefix can make
-// the decoder allocate more than the frame holds.
-func (d *decoder) listHeader(want byte, minSize int) (n int, ok bool, err error) {
-	et, err := d.byte1()
-	if err != nil {
-		return 0, false, err
+// the decoder allocate more than the frame holds. Like Thrift's generated
+// code, it ignores the declared element type and reads the elements as the
+// schema says.
+func (d *decoder) listHeader(minSize int) (int, error) {
+	if _, err := d.byte1(); err != nil {
+		return 0, err
 	}
 	size, err := d.i32()
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
 	if size < 0 {
-		return 0, false, malformed("negative list size %d", size)
-	}
-	if et != want {
-		return int(size), false, nil
+		return 0, malformed("negative list size %d", size)
 	}
 	if int64(size)*int64(minSize) > int64(len(d.buf)-d.pos) {
-		return 0, false, malformed("list of %d elements cannot fit in %d bytes", size, len(d.buf)-d.pos)
+		return 0, malformed("list of %d elements cannot fit in %d bytes", size, len(d.buf)-d.pos)
 	}
-	return int(size), true, nil
+	return int(size), nil
 }
 
 func (d *decoder) records(out []Pulse) ([]Pulse, error) {
@@ -380,15 +378,9 @@ func (d *decoder) records(out []Pulse) ([]Pulse, error) {
 			}
 			continue
 		}
-		n, ok, err := d.listHeader(tStruct, 1)
+		n, err := d.listHeader(1)
 		if err != nil {
 			return out, err
-		}
-		if !ok {
-			if err := d.skipElems(n, tStruct, 1); err != nil {
-				return out, err
-			}
-			continue
 		}
 		out = out[:0]
 		for range n {
@@ -419,15 +411,9 @@ func (d *decoder) nodes(out []string) ([]string, error) {
 			}
 			continue
 		}
-		n, ok, err := d.listHeader(tString, 4)
+		n, err := d.listHeader(4)
 		if err != nil {
 			return out, err
-		}
-		if !ok {
-			if err := d.skipElems(n, tString, 1); err != nil {
-				return out, err
-			}
-			continue
 		}
 		out = out[:0]
 		for range n {

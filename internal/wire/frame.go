@@ -27,6 +27,7 @@ type FrameReader struct {
 	r   *bufio.Reader
 	buf []byte
 	max int
+	partial bool // inside a frame too large for the buffer
 	// Stall, when set, is called with true before the reader blocks in the
 	// middle of a frame and with false once that frame is complete, so the
 	// caller can put a deadline on a stalled frame — and never on the idle
@@ -60,6 +61,18 @@ func (f *FrameReader) Next() ([]byte, error) {
 	return b, err
 }
 
+// Pending returns a copy of the bytes read from the connection but not yet
+// returned as frames: the start of a frame that was interrupted. ok is false
+// when a frame larger than the buffer was interrupted, whose start is gone.
+// Used to hand a connection to another process without losing a byte.
+func (f *FrameReader) Pending() (b []byte, ok bool) {
+	if f.partial {
+		return nil, false
+	}
+	p, _ := f.r.Peek(f.r.Buffered())
+	return append([]byte(nil), p...), true
+}
+
 // Ready reports whether a complete frame is already buffered, so the next
 // Next will not block. The server flushes its answers when it is not.
 func (f *FrameReader) Ready() bool { return f.whole() }
@@ -83,15 +96,19 @@ func (f *FrameReader) next() ([]byte, error) {
 	if n < 0 || int(n) > f.max {
 		return nil, &FrameTooLargeError{Length: n, Max: f.max}
 	}
-	_, _ = f.r.Discard(4)
-	if int(n) <= f.r.Size() {
-		b, err := f.r.Peek(int(n))
+	if 4+int(n) <= f.r.Size() {
+		// Peek header and body together, so a frame interrupted half-way
+		// stays whole in the buffer (see Pending).
+		b, err := f.r.Peek(4 + int(n))
 		if err != nil {
 			return nil, unexpected(err)
 		}
-		_, _ = f.r.Discard(int(n)) // no read: b stays valid
-		return b, nil
+		_, _ = f.r.Discard(4 + int(n)) // no read: b stays valid
+		return b[4:], nil
 	}
+	_, _ = f.r.Discard(4)
+	f.partial = true
+	defer func() { f.partial = false }()
 	if cap(f.buf) < int(n) {
 		f.buf = make([]byte, n)
 	}

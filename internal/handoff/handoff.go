@@ -1,0 +1,208 @@
+// Package handoff moves a running daemon's state to its successor across a
+// restart: the stored heartbeats and the open client connections' metadata
+// go into a sealed memfd; the sockets themselves travel separately through
+// systemd's file-descriptor store, named ConnName(i).
+package handoff
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/storm-pacemaker/pacemaker/internal/server"
+	"github.com/storm-pacemaker/pacemaker/internal/store"
+)
+
+// StateName is the fd-store name of the state memfd.
+const StateName = "pacemaker-state"
+
+const connPrefix = "pmconn-"
+
+// ConnName is the fd-store name of the i-th handed-over connection.
+func ConnName(i int) string { return connPrefix + strconv.Itoa(i) }
+
+// ConnIndex parses a name made by ConnName.
+func ConnIndex(name string) (int, bool) {
+	s, ok := strings.CutPrefix(name, connPrefix)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(s)
+	return i, err == nil && i >= 0
+}
+
+const magic = "PMHANDOFF1\n"
+
+const (
+	tagEnd  = 0
+	tagKey  = 1
+	tagConn = 2
+)
+
+// Conn is one handed-over connection's metadata; its socket comes
+// separately, under ConnName(Index).
+type Conn struct {
+	Index         int
+	Peer          string
+	Authenticated bool
+	Identity      string
+	Pending       []byte
+}
+
+// Write snapshots st and conns into a new sealed memfd.
+func Write(st *store.Store, conns []server.HandoffConn) (*os.File, error) {
+	fd, err := unix.MemfdCreate(StateName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), StateName)
+	if err := encode(f, st, conns); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// Sealed, the successor can trust the contents did not change under it.
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("seal state memfd: %w", err)
+	}
+	return f, nil
+}
+
+func encode(w io.Writer, st *store.Store, conns []server.HandoffConn) error {
+	h := crc32.NewIEEE()
+	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<16)
+	bw.WriteString(magic)
+	var num [8]byte
+	putBytes := func(b []byte) {
+		binary.BigEndian.PutUint32(num[:4], uint32(len(b)))
+		bw.Write(num[:4])
+		bw.Write(b)
+	}
+	err := st.Snapshot(func(key string, value []byte, written time.Time) error {
+		bw.WriteByte(tagKey)
+		putBytes([]byte(key))
+		putBytes(value)
+		binary.BigEndian.PutUint64(num[:], uint64(written.UnixNano()))
+		_, err := bw.Write(num[:])
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	for i, c := range conns {
+		bw.WriteByte(tagConn)
+		binary.BigEndian.PutUint32(num[:4], uint32(i))
+		bw.Write(num[:4])
+		putBytes([]byte(c.Peer))
+		auth := byte(0)
+		if c.Authenticated {
+			auth = 1
+		}
+		bw.WriteByte(auth)
+		putBytes([]byte(c.Identity))
+		putBytes(c.Pending)
+	}
+	bw.WriteByte(tagEnd)
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	binary.BigEndian.PutUint32(num[:4], h.Sum32())
+	if _, err := w.Write(num[:4]); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+// Read restores the heartbeats in f into st and returns the connections'
+// metadata. A damaged snapshot restores nothing and returns an error.
+func Read(f *os.File, st *store.Store) ([]Conn, error) {
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	if len(b) < len(magic)+5 || string(b[:len(magic)]) != magic {
+		return nil, errors.New("read state: not a pacemaker hand-over snapshot")
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.ChecksumIEEE(body) != sum {
+		return nil, errors.New("read state: checksum mismatch")
+	}
+	type kv struct {
+		key, value []byte
+		written    int64
+	}
+	var keys []kv
+	var conns []Conn
+	r := &reader{b: body[len(magic):]}
+	for {
+		switch tag := r.byte1(); tag {
+		case tagEnd:
+			if r.err != nil {
+				return nil, fmt.Errorf("read state: %w", r.err)
+			}
+			for _, e := range keys {
+				st.Restore(string(e.key), e.value, time.Unix(0, e.written))
+			}
+			return conns, nil
+		case tagKey:
+			keys = append(keys, kv{r.bytes(), r.bytes(), int64(r.u64())})
+		case tagConn:
+			c := Conn{Index: int(r.u32()), Peer: string(r.bytes()), Authenticated: r.byte1() == 1}
+			c.Identity = string(r.bytes())
+			c.Pending = r.bytes()
+			conns = append(conns, c)
+		default:
+			return nil, fmt.Errorf("read state: unknown record %d", tag)
+		}
+		if r.err != nil {
+			return nil, fmt.Errorf("read state: %w", r.err)
+		}
+	}
+}
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil || n < 0 || n > len(r.b) {
+		r.err = io.ErrUnexpectedEOF
+		return nil
+	}
+	out := r.b[:n:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) byte1() byte {
+	if b := r.take(1); b != nil {
+		return b[0]
+	}
+	return 0xff
+}
+
+func (r *reader) u32() uint32 {
+	if b := r.take(4); b != nil {
+		return binary.BigEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if b := r.take(8); b != nil {
+		return binary.BigEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (r *reader) bytes() []byte { return r.take(int(r.u32())) }

@@ -1,0 +1,82 @@
+package handoff
+
+import (
+	"os"
+	"slices"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/storm-pacemaker/pacemaker/internal/server"
+	"github.com/storm-pacemaker/pacemaker/internal/store"
+)
+
+func TestRoundTrip(t *testing.T) {
+	st := store.New(store.Limits{})
+	_ = st.Put("/wb/t1/a", []byte("one"))
+	_ = st.Put("/wb/t1/b", []byte{})
+	_ = st.Put("/wb/t2/c", make([]byte, 100000))
+	conns := []server.HandoffConn{
+		{Peer: "10.0.0.1:5000", Authenticated: true, Identity: "nimbus@EXAMPLE.COM", Pending: []byte{0, 0}},
+		{Peer: "10.0.0.2:5001"},
+	}
+	f, err := Write(st, conns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte("x")); err == nil {
+		t.Fatal("sealed memfd accepted a write")
+	}
+	succ := store.New(store.Limits{})
+	got, err := Read(f, succ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if succ.Keys() != 3 || succ.Bytes() != st.Bytes() {
+		t.Fatalf("restored %d keys %d bytes", succ.Keys(), succ.Bytes())
+	}
+	if v, _ := succ.Get("/wb/t1/a"); string(v) != "one" {
+		t.Fatalf("value %q", v)
+	}
+	if n := succ.Children("/wb"); len(n) != 2 {
+		t.Fatalf("index not rebuilt: %q", n)
+	}
+	if len(got) != 2 || got[0].Identity != "nimbus@EXAMPLE.COM" || !got[0].Authenticated || got[1].Authenticated ||
+		!slices.Equal(got[0].Pending, []byte{0, 0}) || got[1].Index != 1 || got[1].Peer != "10.0.0.2:5001" {
+		t.Fatalf("conns %+v", got)
+	}
+}
+
+func TestDamagedSnapshotRestoresNothing(t *testing.T) {
+	st := store.New(store.Limits{})
+	_ = st.Put("/a", []byte("x"))
+	f, err := Write(st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 64)
+	n, _ := f.ReadAt(b, 0)
+	f.Close()
+	b[n-6] ^= 0xff
+	fd, _ := unix.MemfdCreate("t", 0)
+	g := os.NewFile(uintptr(fd), "t")
+	defer g.Close()
+	g.Write(b[:n])
+	succ := store.New(store.Limits{})
+	if _, err := Read(g, succ); err == nil || succ.Keys() != 0 {
+		t.Fatalf("damaged snapshot: err %v, %d keys", err, succ.Keys())
+	}
+
+}
+
+func TestConnNames(t *testing.T) {
+	if i, ok := ConnIndex(ConnName(42)); !ok || i != 42 {
+		t.Fatal(i, ok)
+	}
+	for _, bad := range []string{StateName, "pmconn-", "pmconn-x", "pmconn--1", "pacemaker.socket"} {
+		if _, ok := ConnIndex(bad); ok {
+			t.Errorf("%q parsed as a connection", bad)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/storm-pacemaker/pacemaker/internal/wire"
+)
+
+// HandoffConn is one client connection passed from a stopping process to
+// its successor (through systemd's file-descriptor store), so that a
+// restart or upgrade closes nothing a Storm client could notice.
+type HandoffConn struct {
+	File *os.File // a duplicate of the socket
+	Peer string
+	// Authenticated connections keep their identity; the successor
+	// re-checks it against its own config (MayRead).
+	Authenticated bool
+	Identity      string
+	// Pending holds bytes already read from the socket but not yet handled:
+	// the start of a frame that was arriving at the hand-over.
+	Pending []byte
+}
+
+// Handoff is Shutdown that keeps the connections: it stops accepting, lets
+// each connection answer every whole request it has read, then returns its
+// socket with its state instead of closing it. Connections in the middle of
+// an authentication handshake, or of a frame too large to hold, are closed
+// (logged), since that state cannot move.
+func (s *Server) Handoff(ctx context.Context) ([]HandoffConn, error) {
+	s.mu.Lock()
+	s.handed = make(chan HandoffConn, len(s.conns))
+	s.handoff.Store(true)
+	s.mu.Unlock()
+	err := s.Shutdown(ctx)
+	close(s.handed)
+	var out []HandoffConn
+	for hc := range s.handed {
+		out = append(out, hc)
+	}
+	return out, err
+}
+
+// handOver passes c to the successor if it can move; it reports whether it did.
+func (c *conn) handOver() bool {
+	if !c.s.handoff.Load() {
+		return false
+	}
+	if c.exchange != nil {
+		c.s.log.Warn("closing a connection in the middle of authentication at hand-over", "peer", c.peer)
+		return false
+	}
+	pending, ok := c.fr.Pending()
+	if !ok {
+		c.s.log.Warn("closing a connection in the middle of a large frame at hand-over", "peer", c.peer)
+		return false
+	}
+	fc, ok := c.nc.(interface{ File() (*os.File, error) })
+	if !ok {
+		return false
+	}
+	f, err := fc.File()
+	if err != nil {
+		c.s.log.Warn("cannot duplicate a socket for hand-over; closing it", "peer", c.peer, "err", err)
+		return false
+	}
+	c.s.handed <- HandoffConn{
+		File:          f,
+		Peer:          c.peer,
+		Authenticated: c.state.Load() == stateAuthenticated,
+		Identity:      c.identity,
+		Pending:       pending,
+	}
+	return true
+}
+
+// Adopt serves a connection handed over by a previous process. It bypasses
+// the connection limits: the client was already admitted.
+func (s *Server) Adopt(hc HandoffConn) error {
+	nc, err := net.FileConn(hc.File)
+	hc.File.Close()
+	if err != nil {
+		return fmt.Errorf("adopt connection from %s: %w", hc.Peer, err)
+	}
+	peer := nc.RemoteAddr().String()
+	host := peer
+	if h, _, err := net.SplitHostPort(peer); err == nil {
+		host = h
+	}
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		nc.Close()
+		return ErrServerClosed
+	}
+	c := newConn(s, nc, peer, host)
+	if len(hc.Pending) > 0 {
+		st := s.settings.Load()
+		c.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(hc.Pending), nc), readBufferSize)
+		c.fr = wire.NewFrameReader(c.br, st.MaxFrame)
+		c.fr.Stall = c.stall
+	}
+	if hc.Authenticated {
+		st := s.settings.Load()
+		c.identity = hc.Identity
+		c.state.Store(stateAuthenticated)
+		if st.Mechanism != nil {
+			c.mech = st.Mechanism
+			c.mayRead, _ = st.Mechanism.MayRead(hc.Identity)
+		}
+	}
+	s.conns[c] = struct{}{}
+	s.perPeer[host]++
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	s.stats.ConnsOpened.Add(1)
+	s.log.Debug("adopted connection from the previous process", "peer", peer, "identity", c.identity, "pending_bytes", len(hc.Pending))
+	go c.serve()
+	return nil
+}
