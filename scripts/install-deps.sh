@@ -5,7 +5,8 @@ set -euo pipefail
 
 # Packages by purpose. Keep them Debian 12 names.
 test_pkgs=(
-  libthrift-java                               # Java interop test (HBMessage via Thrift 0.16)
+  openjdk-17-jdk-headless                      # javac for the JDK interop programs
+  libthrift-java thrift-compiler               # Java interop test (HBMessage via Thrift 0.16)
   krb5-kdc krb5-admin-server krb5-user         # KERBEROS interop against a real MIT KDC
   systemd systemd-container debootstrap        # socket activation, booted-systemd tests
   iproute2

@@ -343,11 +343,12 @@ func (d *decoder) pulse(p *Pulse) error {
 
 // listHeader reads a list header and checks that size elements of at least
 // minSize bytes each can fit in what is left, so no length prefix can make
-// the decoder allocate more than the frame holds. Like Thrift's generated
-// code, it ignores the declared element type and reads the elements as the
-// schema says.
-func (d *decoder) listHeader(minSize int) (int, error) {
-	if _, err := d.byte1(); err != nil {
+// the decoder allocate more than the frame holds. A non-empty list whose
+// declared element type is not the schema's is malformed: Thrift sizes a
+// list by its declared type and rejects such lists too.
+func (d *decoder) listHeader(want byte, minSize int) (int, error) {
+	et, err := d.byte1()
+	if err != nil {
 		return 0, err
 	}
 	size, err := d.i32()
@@ -356,6 +357,9 @@ func (d *decoder) listHeader(minSize int) (int, error) {
 	}
 	if size < 0 {
 		return 0, malformed("negative list size %d", size)
+	}
+	if et != want && size > 0 {
+		return 0, malformed("list of element type %d where the schema has %d", et, want)
 	}
 	if int64(size)*int64(minSize) > int64(len(d.buf)-d.pos) {
 		return 0, malformed("list of %d elements cannot fit in %d bytes", size, len(d.buf)-d.pos)
@@ -378,7 +382,7 @@ func (d *decoder) records(out []Pulse) ([]Pulse, error) {
 			}
 			continue
 		}
-		n, err := d.listHeader(1)
+		n, err := d.listHeader(tStruct, 1)
 		if err != nil {
 			return out, err
 		}
@@ -411,7 +415,7 @@ func (d *decoder) nodes(out []string) ([]string, error) {
 			}
 			continue
 		}
-		n, err := d.listHeader(4)
+		n, err := d.listHeader(tString, 4)
 		if err != nil {
 			return out, err
 		}

@@ -24,9 +24,9 @@ func (e *FrameTooLargeError) Error() string {
 // FrameReader reads length-prefixed frames, zero-copy when a frame fits in
 // the bufio.Reader's buffer.
 type FrameReader struct {
-	r   *bufio.Reader
-	buf []byte
-	max int
+	r       *bufio.Reader
+	buf     []byte
+	max     int
 	partial bool // inside a frame too large for the buffer
 	// Stall, when set, is called with true before the reader blocks in the
 	// middle of a frame and with false once that frame is complete, so the
@@ -107,8 +107,7 @@ func (f *FrameReader) next() ([]byte, error) {
 		return b[4:], nil
 	}
 	_, _ = f.r.Discard(4)
-	f.partial = true
-	defer func() { f.partial = false }()
+	f.partial = true // until the whole body is read; a failed read leaves it set
 	if cap(f.buf) < int(n) {
 		f.buf = make([]byte, n)
 	}
@@ -116,6 +115,7 @@ func (f *FrameReader) next() ([]byte, error) {
 	if _, err := io.ReadFull(f.r, b); err != nil {
 		return nil, unexpected(err)
 	}
+	f.partial = false
 	// Keep no multi-megabyte buffer per idle connection.
 	if cap(f.buf) > 1<<20 {
 		f.buf = nil
