@@ -23,6 +23,10 @@ import (
 // authorized identity, or a write refused by a limit or by auth.writes.
 var ErrNotAuthorized = errors.New("server answered NOT_AUTHORIZED")
 
+// ErrHandshake wraps every failure to authenticate (wrong credentials, a
+// server that closed the handshake, a Kerberos error).
+var ErrHandshake = errors.New("authentication failed")
+
 // ErrClosed is returned for requests on a closed or broken connection.
 var ErrClosed = errors.New("connection closed")
 
@@ -74,7 +78,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 		}
 		if err := authenticate(nc, fr, addr, opts.Auth); err != nil {
 			nc.Close()
-			return nil, fmt.Errorf("authenticate to %s with %s: %w", addr, opts.Auth.Name(), err)
+			return nil, fmt.Errorf("authenticate to %s with %s: %w: %w", addr, opts.Auth.Name(), ErrHandshake, err)
 		}
 		_ = nc.SetDeadline(time.Time{})
 	}

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -133,6 +134,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start: no listener", "err", err)
 		return exitFail
 	}
+	stopMetrics, err := d.startMetrics(cfg, d.ready.Load)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFail
+	}
+	defer stopMetrics()
 	return d.run(lns)
 }
 
@@ -145,6 +152,8 @@ type daemon struct {
 
 	mu  sync.Mutex
 	cfg *config.Config
+
+	ready atomic.Bool // serving: listeners up, not stopping (/readyz)
 }
 
 func (d *daemon) run(lns []net.Listener) int {
@@ -163,6 +172,7 @@ func (d *daemon) run(lns []net.Listener) int {
 	d.log.Info("pacemaker serving", "version", version.String(), "listen", addrs, "auth", string(cfg.AuthMethod),
 		"max_threads", runtime.GOMAXPROCS(0), "ttl", cfg.HeartbeatTTL.String())
 
+	d.ready.Store(true)
 	go d.sweepLoop(ctx)
 	go d.summaryLoop(ctx)
 	d.startSystemd(ctx)
@@ -195,6 +205,7 @@ loop:
 			}
 		}
 	}
+	d.ready.Store(false)
 	d.notifyStopping()
 	sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer scancel()

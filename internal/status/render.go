@@ -1,0 +1,271 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TableOptions choose what WriteTable shows.
+type TableOptions struct {
+	// Color adds ANSI colours (for a terminal).
+	Color bool
+	// All lists every worker, with the servers holding it and those
+	// missing it; by default only stale workers are listed.
+	All bool
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// ANSI colours.
+const (
+	red    = "\x1b[31m"
+	green  = "\x1b[32m"
+	yellow = "\x1b[33m"
+	bold   = "\x1b[1m"
+	reset  = "\x1b[0m"
+)
+
+// cell is one table cell: its text and, on a terminal, its colour.
+type cell struct {
+	text  string
+	color string
+	right bool // numbers align right
+}
+
+func txt(text string) cell            { return cell{text: text} }
+func num(n int64) cell                { return cell{text: strconv.FormatInt(n, 10), right: true} }
+func colored(text, color string) cell { return cell{text: text, color: color} }
+
+// table pads by the text's width, then colours, so that escape codes never
+// upset the alignment.
+type table struct {
+	rows  [][]cell
+	color bool
+}
+
+func (t *table) add(cells ...cell) { t.rows = append(t.rows, cells) }
+
+func (t *table) write(w io.Writer) {
+	var widths []int
+	for _, row := range t.rows {
+		for i, cl := range row {
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], len([]rune(cl.text)))
+		}
+	}
+	for ri, row := range t.rows {
+		var b strings.Builder
+		for i, cl := range row {
+			pad := strings.Repeat(" ", widths[i]-len([]rune(cl.text)))
+			text := cl.text
+			if t.color && cl.color != "" {
+				text = cl.color + text + reset
+			} else if t.color && ri == 0 {
+				text = bold + text + reset
+			}
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			if cl.right {
+				b.WriteString(pad + text)
+			} else {
+				b.WriteString(text + pad)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+}
+
+// WriteTable writes the report for a human.
+func (r *Report) WriteTable(w io.Writer, o TableOptions) error {
+	paint := func(text, color string) string {
+		if o.Color {
+			return color + text + reset
+		}
+		return text
+	}
+	fmt.Fprintf(w, "Pacemaker status at %s; workers are stale after %s without a heartbeat.\n\n",
+		r.Now.Format("2006-01-02 15:04:05 MST"), age(int64(r.StaleSecs)))
+
+	anyFailed := false
+	for _, s := range r.Servers {
+		anyFailed = anyFailed || !s.OK()
+	}
+	servers := &table{color: o.Color}
+	header := []cell{txt("SERVER"), txt("STATE"), txt("AUTH"), txt("KEYS"), txt("BYTES"), txt("TOPOLOGIES"), txt("WORKERS")}
+	if anyFailed {
+		header = append(header, txt("ERROR"))
+	}
+	servers.add(header...)
+	for _, s := range r.Servers {
+		state, auth := colored("up", green), colored("ok", green)
+		if !s.Reachable {
+			state, auth = colored("down", red), txt("-")
+		} else if !s.AuthOK {
+			auth = colored("refused", red)
+		}
+		if s.OK() {
+			servers.add(txt(s.Addr), state, auth, num(int64(s.Keys)), right(bytesText(s.Bytes)),
+				num(int64(s.Topologies)), num(int64(s.Workers)))
+			continue
+		}
+		if s.Reachable && s.AuthOK {
+			state = colored("failed", red)
+		}
+		servers.add(txt(s.Addr), state, auth, right("-"), right("-"), right("-"), right("-"), colored(s.Error, red))
+	}
+	servers.write(w)
+	fmt.Fprintln(w)
+
+	if len(r.Topologies) == 0 {
+		fmt.Fprintf(w, "No worker heartbeats under %s on any readable server.\n\n", WorkerbeatsRoot)
+	} else {
+		topos := &table{color: o.Color}
+		topos.add(txt("TOPOLOGY"), txt("WORKERS"), txt("STALE"), txt("PARTIAL"), txt("NEWEST"), txt("OLDEST"))
+		for _, t := range r.Topologies {
+			stale := num(int64(t.Stale))
+			if t.Stale > 0 {
+				stale.color = red
+			}
+			partial := num(int64(t.Partial))
+			if t.Partial > 0 {
+				partial.color = yellow
+			}
+			newest, oldest := ageRange(t.Workers)
+			topos.add(txt(t.ID), num(int64(len(t.Workers))), stale, partial,
+				right(newest), right(oldest))
+		}
+		topos.write(w)
+		fmt.Fprintln(w)
+	}
+
+	if r.Summary.Stale > 0 {
+		fmt.Fprintln(w, paint(fmt.Sprintf("Stale workers (newest heartbeat across servers older than %s: Nimbus counts them dead):",
+			age(int64(r.StaleSecs))), red))
+		r.workerTable(w, o, func(wk Worker) bool { return wk.Stale })
+		fmt.Fprintln(w)
+	}
+	if o.All && r.Summary.Workers > 0 {
+		fmt.Fprintln(w, "All workers (a worker writes to one server; PARTIAL only says where its heartbeat lives):")
+		r.workerTable(w, o, func(Worker) bool { return true })
+		fmt.Fprintln(w)
+	}
+
+	line := fmt.Sprintf("%d server(s), %d failed; %d topologies, %d workers, %d stale, %d on some servers only.",
+		r.Summary.Servers, r.Summary.Failed, r.Summary.Topologies, r.Summary.Workers, r.Summary.Stale, r.Summary.PartialOnly)
+	switch {
+	case r.Summary.Failed > 0:
+		line = paint(line, red)
+	case r.Summary.Stale > 0:
+		line = paint(line, yellow)
+	default:
+		line = paint(line, green)
+	}
+	_, err := fmt.Fprintln(w, line)
+	return err
+}
+
+func (r *Report) workerTable(w io.Writer, o TableOptions, keep func(Worker) bool) {
+	t := &table{color: o.Color}
+	t.add(txt("TOPOLOGY"), txt("WORKER"), txt("AGE"), txt("LAST HEARTBEAT"), txt("UPTIME"), txt("EXECUTORS"), txt("BYTES"), txt("ON"), txt("MISSING ON"))
+	var notes []string
+	for _, topo := range r.Topologies {
+		for _, wk := range topo.Workers {
+			if !keep(wk) {
+				continue
+			}
+			missing := strings.Join(wk.MissingOn, ",")
+			if missing == "" {
+				missing = "-"
+			}
+			on := txt(strings.Join(wk.On, ","))
+			if wk.NewestOn == "" {
+				// No copy decodes: nothing to show but where it is.
+				t.add(txt(topo.ID), txt(wk.Name), cell{text: "?", color: red, right: true}, colored("undecodable (see below)", red),
+					right("-"), right("-"), right("-"), on, txt(missing))
+				notes = append(notes, fmt.Sprintf("  %s/%s: %s", topo.ID, wk.Name, wk.Error))
+				continue
+			}
+			ageCell := right(age(wk.AgeSecs))
+			if wk.Stale {
+				ageCell.color = red
+			}
+			t.add(txt(topo.ID), txt(wk.Name), ageCell, txt(time.Unix(wk.TimeSecs, 0).UTC().Format("2006-01-02 15:04:05")),
+				right(age(int64(wk.UptimeSecs))), num(int64(wk.Executors)), right(bytesText(int64(wk.Bytes))), on, txt(missing))
+		}
+	}
+	t.write(w)
+	if len(notes) > 0 {
+		fmt.Fprintln(w, "Undecodable heartbeats:")
+		for _, n := range notes {
+			fmt.Fprintln(w, n)
+		}
+	}
+}
+
+// ageRange is the youngest and oldest newest-heartbeat age among workers
+// that decoded.
+func ageRange(ws []Worker) (newest, oldest string) {
+	first := true
+	var lo, hi int64
+	for _, w := range ws {
+		if w.NewestOn == "" {
+			continue
+		}
+		if first || w.AgeSecs < lo {
+			lo = w.AgeSecs
+		}
+		if first || w.AgeSecs > hi {
+			hi = w.AgeSecs
+		}
+		first = false
+	}
+	if first {
+		return "-", "-"
+	}
+	return age(lo), age(hi)
+}
+
+// age renders seconds compactly: 45s, 3m05s, 2h07m, 3d04h.
+func age(secs int64) string {
+	sign := ""
+	if secs < 0 {
+		sign, secs = "-", -secs
+	}
+	switch {
+	case secs < 60:
+		return fmt.Sprintf("%s%ds", sign, secs)
+	case secs < 3600:
+		return fmt.Sprintf("%s%dm%02ds", sign, secs/60, secs%60)
+	case secs < 86400:
+		return fmt.Sprintf("%s%dh%02dm", sign, secs/3600, secs%3600/60)
+	}
+	return fmt.Sprintf("%s%dd%02dh", sign, secs/86400, secs%86400/3600)
+}
+
+// bytesText renders a size in binary units: 812 B, 1.2 KiB, 3.4 MiB.
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func right(text string) cell { return cell{text: text, right: true} }
