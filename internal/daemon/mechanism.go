@@ -4,15 +4,31 @@ import (
 	"fmt"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
+	"github.com/storm-pacemaker/pacemaker/internal/auth/digest"
+	"github.com/storm-pacemaker/pacemaker/internal/auth/jaas"
 	"github.com/storm-pacemaker/pacemaker/internal/config"
 )
 
 // buildMechanism loads what the auth method needs (JAAS file, secret,
-// keytab) and returns the server-side SASL mechanism; nil for NONE.
+// keytab) and returns the server-side SASL mechanism; nil for NONE. It runs
+// at start and on every reload, so edited credentials take effect on reload.
 func buildMechanism(cfg *config.Config) (auth.Mechanism, error) {
-	switch cfg.AuthMethod {
-	case auth.None:
+	if cfg.AuthMethod == auth.None {
 		return nil, nil
 	}
-	return nil, fmt.Errorf("pacemaker.auth.method %s is not available in this build yet", cfg.AuthMethod)
+	jf, err := jaas.ParseFile(cfg.JAASPath)
+	if err != nil {
+		return nil, fmt.Errorf("pacemaker.auth.method %s needs the JAAS file java.security.auth.login.config: %w", cfg.AuthMethod, err)
+	}
+	switch cfg.AuthMethod {
+	case auth.Digest:
+		secret, err := digest.SecretFromJAAS(jf)
+		if err != nil {
+			return nil, err
+		}
+		return digest.NewMechanism(secret), nil
+	case auth.Kerberos:
+		return kerberosMechanism(cfg, jf)
+	}
+	return nil, fmt.Errorf("unknown pacemaker.auth.method %q", cfg.AuthMethod)
 }
