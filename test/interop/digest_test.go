@@ -14,7 +14,7 @@ import (
 // module-less form.
 var digestDaemon = daemon.Options{
 	Config: "pacemaker.auth.method: DIGEST\njava.security.auth.login.config: " + daemon.DirPlaceholder + "/jaas.conf\n",
-	Files: map[string]string{"jaas.conf": "PacemakerDigest {\n  username=\"pmuser\"\n  password=\"pmsecret\";\n};\n"},
+	Files:  map[string]string{"jaas.conf": "PacemakerDigest {\n  username=\"pmuser\"\n  password=\"pmsecret\";\n};\n"},
 }
 
 // TestJavaDigest authenticates with the JDK's own DIGEST-MD5 client, set up
