@@ -122,6 +122,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pacemaker: %v\n", err)
 		return exitConfig
 	}
+	logMechanism(log, cfg, mech)
 
 	d := &daemon{log: log, level: level, opts: o, cfg: cfg}
 	d.store = store.New(storeLimits(cfg))
@@ -240,6 +241,7 @@ func (d *daemon) reload() {
 		return
 	}
 	logNotes(d.log, cfg)
+	logMechanism(d.log, cfg, mech)
 	if cfg.Port != old.Port || cfg.Listen != old.Listen {
 		d.log.Warn("listen address changes need a restart; still serving the old one",
 			"port", cfg.Port, "listen", cfg.Listen)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/auth/digest"
@@ -31,4 +32,18 @@ func buildMechanism(cfg *config.Config) (auth.Mechanism, error) {
 		return kerberosMechanism(cfg, jf)
 	}
 	return nil, fmt.Errorf("unknown pacemaker.auth.method %q", cfg.AuthMethod)
+}
+
+// logMechanism says what credentials were loaded, and warns when the
+// config lets nobody read.
+func logMechanism(log *slog.Logger, cfg *config.Config, mech auth.Mechanism) {
+	if d, ok := mech.(interface{ Describe() []any }); ok {
+		log.Info("credentials loaded", append([]any{"method", string(cfg.AuthMethod), "jaas", cfg.JAASPath}, d.Describe()...)...)
+	} else if mech != nil {
+		log.Info("credentials loaded", "method", string(cfg.AuthMethod), "jaas", cfg.JAASPath)
+	}
+	if cfg.AuthMethod == auth.Kerberos && cfg.NimbusUser == "" && len(cfg.KerberosUsers) == 0 {
+		log.Warn("no principal may read: set nimbus.daemon.user (Nimbus's principal short name) or pacemaker.kerberos.users",
+			"key", "nimbus.daemon.user")
+	}
 }
