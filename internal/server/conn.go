@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -88,6 +89,10 @@ func (c *conn) serve() {
 		err = c.handle(st, &c.req)
 		if c.s.observer != nil && err == nil && c.req.Type.Valid() {
 			c.s.observer.Request(c.req.Type, time.Since(start))
+		}
+		if len(body)+4 > readBufferSize { // it had a buffer of its own
+			// c.req aliases it: an idle connection must not pin it.
+			c.req = wire.Message{}
 		}
 		if err != nil {
 			if !errors.Is(err, errClose) {
@@ -339,6 +344,10 @@ func (c *conn) control(st *Settings, m *wire.Message) error {
 	if code != wire.ControlSaslRequest {
 		return fmt.Errorf("unexpected control code %d from a client", code)
 	}
+	if c.exchange != nil {
+		// Restarting would also restart the handshake deadline, forever.
+		return c.authFailed(errors.New("SASL request (CONTROL -202) in the middle of a handshake"))
+	}
 	c.begin(st)
 	challenge, err := c.exchange.Start()
 	if err != nil {
@@ -409,13 +418,18 @@ func (c *conn) authFailed(err error) error {
 }
 
 // failureReason is a short, bounded label for metrics: the error's text up
-// to its first colon.
+// to its first colon, cut at a word boundary when longer than 48 bytes.
 func failureReason(err error) string {
 	s := err.Error()
-	for i, r := range s {
-		if r == ':' || i >= 48 {
-			return s[:i]
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 48 {
+		cut := strings.LastIndexByte(s[:49], ' ')
+		if cut <= 0 {
+			cut = 48
 		}
+		s = s[:cut]
 	}
 	return s
 }

@@ -102,9 +102,18 @@ func (s *Store) Put(key string, value []byte) error {
 	if ok {
 		grow -= int64(len(e.value))
 	}
-	if grow > 0 && l.MaxBytes > 0 && s.bytes.Load()+grow > l.MaxBytes {
+	// Limits are reserved with one atomic add before the copy, so writers
+	// racing on different shards cannot pass a check together and overshoot.
+	reserved := grow > 0 && l.MaxBytes > 0
+	if reserved && s.bytes.Add(grow) > l.MaxBytes {
+		s.bytes.Add(-grow)
 		sh.mu.Unlock()
 		return ErrStoreFull
+	}
+	addBytes := func() {
+		if !reserved && grow != 0 {
+			s.bytes.Add(grow)
+		}
 	}
 	if ok {
 		// Reuse the buffer unless it would waste more than half of it.
@@ -116,21 +125,26 @@ func (s *Store) Put(key string, value []byte) error {
 		}
 		e.written = now
 		sh.mu.Unlock()
-		if grow != 0 {
-			s.bytes.Add(grow)
-		}
+		addBytes()
 		return nil
 	}
-	if l.MaxKeys > 0 && s.keys.Load() >= l.MaxKeys {
-		sh.mu.Unlock()
-		return ErrTooManyKeys
+	if l.MaxKeys > 0 {
+		if s.keys.Add(1) > l.MaxKeys {
+			s.keys.Add(-1)
+			if reserved {
+				s.bytes.Add(-grow)
+			}
+			sh.mu.Unlock()
+			return ErrTooManyKeys
+		}
+	} else {
+		s.keys.Add(1)
 	}
 	owned := strings.Clone(key)
 	sh.m[owned] = &entry{value: clone(value), written: now}
 	s.idx.add(owned)
 	sh.mu.Unlock()
-	s.keys.Add(1)
-	s.bytes.Add(grow)
+	addBytes()
 	return nil
 }
 

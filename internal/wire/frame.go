@@ -46,6 +46,12 @@ func (f *FrameReader) SetMax(max int) { f.max = max }
 // Next returns the next frame's body, valid until the next call. A clean end
 // of stream between frames is io.EOF; one inside a frame io.ErrUnexpectedEOF.
 func (f *FrameReader) Next() ([]byte, error) {
+	// The last large frame's buffer is no longer in use. Keep it only while
+	// more input is already waiting (a pipelined burst): an idle connection
+	// must not pin up to pacemaker.thrift.message.size.max of memory.
+	if f.buf != nil && f.r.Buffered() == 0 {
+		f.buf = nil
+	}
 	if _, err := f.r.Peek(1); err != nil {
 		return nil, err // idle wait: no deadline
 	}
@@ -116,10 +122,6 @@ func (f *FrameReader) next() ([]byte, error) {
 		return nil, unexpected(err)
 	}
 	f.partial = false
-	// Keep no multi-megabyte buffer per idle connection.
-	if cap(f.buf) > 1<<20 {
-		f.buf = nil
-	}
 	return b, nil
 }
 
