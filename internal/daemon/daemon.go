@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -129,8 +130,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	d.store.SetTTL(cfg.HeartbeatTTL)
 	d.srv = server.New(d.store, log, serverSettings(cfg, mech))
 	applyMaxThreads(cfg)
+	applyMemoryLimit(cfg, log)
 
-	lns, err := openListeners(cfg, log)
+	lns, err := d.openListeners(cfg)
 	if err != nil {
 		log.Error("cannot start: no listener", "err", err)
 		return exitFail
@@ -155,6 +157,8 @@ type daemon struct {
 	cfg *config.Config
 
 	ready atomic.Bool // serving: listeners up, not stopping (/readyz)
+
+	sd systemdState // talking to systemd: systemd.go
 }
 
 func (d *daemon) run(lns []net.Listener) int {
@@ -210,7 +214,7 @@ loop:
 	d.notifyStopping()
 	sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer scancel()
-	if err := d.srv.Shutdown(sctx); err != nil {
+	if err := d.shutdown(sctx); err != nil {
 		d.log.Warn("connections still open after the grace period were closed", "grace", shutdownGrace.String())
 	}
 	d.log.Info("stopped", "keys", d.store.Keys())
@@ -254,6 +258,7 @@ func (d *daemon) reload() {
 	d.store.SetTTL(cfg.HeartbeatTTL)
 	d.srv.SetSettings(serverSettings(cfg, mech))
 	applyMaxThreads(cfg)
+	applyMemoryLimit(cfg, d.log)
 	d.mu.Lock()
 	d.cfg = cfg
 	d.mu.Unlock()
@@ -271,7 +276,8 @@ func (d *daemon) sweepLoop(ctx context.Context) {
 			return
 		case now := <-t.C:
 			ttl := d.store.TTL()
-			if ttl <= 0 || now.Sub(last) < min(max(ttl/10, time.Second), time.Minute) {
+			// Half a tick of slack: ticks jitter, and a sweep due "now" must not wait a tick.
+			if ttl <= 0 || now.Sub(last) < min(max(ttl/10, time.Second), time.Minute)-time.Second/2 {
 				continue
 			}
 			last = now
@@ -361,4 +367,21 @@ func applyMaxThreads(cfg *config.Config) {
 	if cfg.MaxThreads < runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(cfg.MaxThreads)
 	}
+}
+
+// memoryHeadroom is what the daemon needs beyond the stored heartbeats:
+// connections' buffers, the index, the runtime.
+const memoryHeadroom = 256 << 20
+
+// applyMemoryLimit sets the runtime's soft memory limit to
+// pacemaker.max.stored.bytes plus a quarter plus headroom, so near the cap
+// the collector works harder instead of letting the heap double (the Go
+// default). An operator's own GOMEMLIMIT wins.
+func applyMemoryLimit(cfg *config.Config, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" || cfg.MaxStoredBytes <= 0 {
+		return
+	}
+	limit := cfg.MaxStoredBytes + cfg.MaxStoredBytes/4 + memoryHeadroom
+	debug.SetMemoryLimit(limit)
+	log.Debug("soft memory limit set", "limit_bytes", limit)
 }

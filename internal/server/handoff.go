@@ -34,15 +34,14 @@ type HandoffConn struct {
 // (logged), since that state cannot move.
 func (s *Server) Handoff(ctx context.Context) ([]HandoffConn, error) {
 	s.mu.Lock()
-	s.handed = make(chan HandoffConn, len(s.conns))
+	s.handed = nil
 	s.handoff.Store(true)
 	s.mu.Unlock()
-	err := s.Shutdown(ctx)
-	close(s.handed)
-	var out []HandoffConn
-	for hc := range s.handed {
-		out = append(out, hc)
-	}
+	err := s.Shutdown(ctx) // every connection has handed itself over or closed
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.handed
+	s.handed = nil
 	return out, err
 }
 
@@ -69,14 +68,20 @@ func (c *conn) handOver() bool {
 		c.s.log.Warn("cannot duplicate a socket for hand-over; closing it", "peer", c.peer, "err", err)
 		return false
 	}
-	c.s.handed <- HandoffConn{
+	c.s.addHanded(HandoffConn{
 		File:          f,
 		Peer:          c.peer,
 		Authenticated: c.state.Load() == stateAuthenticated,
 		Identity:      c.identity,
 		Pending:       pending,
-	}
+	})
 	return true
+}
+
+func (s *Server) addHanded(hc HandoffConn) {
+	s.mu.Lock()
+	s.handed = append(s.handed, hc)
+	s.mu.Unlock()
 }
 
 // Adopt serves a connection handed over by a previous process. It bypasses

@@ -22,20 +22,30 @@ const loopbackReserve = 16
 // request path. On an authenticating server the answer is NOT_AUTHORIZED,
 // which proves the path just as well.
 func selfRequest(ctx context.Context, addr net.Addr) error {
-	target := addr.String()
+	targets := []string{addr.String()}
 	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
-		ip := "127.0.0.1"
+		port := fmt.Sprint(ta.Port)
+		targets = []string{net.JoinHostPort("127.0.0.1", port)}
 		if ta.IP.To4() == nil {
-			ip = "::1"
+			// [::] may be IPv6-only, or on a host without ::1: try both.
+			targets = []string{net.JoinHostPort("::1", port), targets[0]}
 		}
-		target = net.JoinHostPort(ip, fmt.Sprint(ta.Port))
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(5 * time.Second)
 	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, addr.Network(), target)
+	var (
+		d      net.Dialer
+		nc     net.Conn
+		err    error
+		target string
+	)
+	for _, target = range targets {
+		if nc, err = d.DialContext(ctx, addr.Network(), target); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("health: connect %s: %w", target, err)
 	}

@@ -68,8 +68,8 @@ type Server struct {
 	rejectLog rateLimiter
 	observer  Observer
 
-	handoff atomic.Bool      // Shutdown hands connections over instead of closing them
-	handed  chan HandoffConn // filled by connections during Handoff
+	handoff atomic.Bool   // Shutdown hands connections over instead of closing them
+	handed  []HandoffConn // filled by connections during Handoff
 }
 
 // Observer sees every request as it is answered. Implementations must not
@@ -169,7 +169,18 @@ func (s *Server) accept(nc net.Conn) {
 	}
 	switch {
 	case s.closing.Load():
-		reason = "shutting down"
+		// Accepted as Shutdown began: serve it like the others (answer what
+		// it sent, or hand it over) rather than reset a client who did
+		// nothing wrong.
+		c := newConn(s, nc, peer, host)
+		_ = nc.SetReadDeadline(time.Now())
+		s.conns[c] = struct{}{}
+		s.perPeer[host]++
+		s.connWG.Add(1)
+		s.mu.Unlock()
+		s.stats.ConnsOpened.Add(1)
+		go c.serve()
+		return
 	case st.MaxConns > 0 && len(s.conns) >= st.MaxConns+reserve:
 		reason = "max connections"
 	case st.MaxConnsPerPeer > 0 && s.perPeer[host] >= st.MaxConnsPerPeer+reserve:

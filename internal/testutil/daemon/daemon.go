@@ -233,7 +233,10 @@ func FreePort(t testing.TB, host string) int {
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PACEMAKER_") {
+		// systemd's variables too: a CI runner under systemd must not make
+		// test daemons talk to its notify socket or adopt its fds.
+		if !strings.HasPrefix(kv, "PACEMAKER_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") &&
+			!strings.HasPrefix(kv, "WATCHDOG_") && !strings.HasPrefix(kv, "LISTEN_") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
 			env = append(env, kv)
 		}
 	}
