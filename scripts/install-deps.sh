@@ -11,8 +11,9 @@ test_pkgs=(
   systemd systemd-container debootstrap        # socket activation, booted-systemd tests
   iproute2
   lintian rpm rpmlint                          # package checks
-  ansible ansible-lint yamllint                # playbook checks and the booted playbook run
-  shellcheck
+  ansible ansible-lint yamllint python3-yaml   # playbook checks and the booted playbook run
+  vagrant vagrant-libvirt                      # vagrant validate/status of the test bed (no VM boots)
+  shellcheck cpio
 )
 bench_pkgs=(redis-server zookeeper hyperfine gnuplot-nox)
 

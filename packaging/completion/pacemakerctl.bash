@@ -1,0 +1,67 @@
+# bash completion for pacemakerctl(1)  -*- shell-script -*-
+# Commands come from `pacemakerctl --help`, so new ones complete without an
+# update here.
+
+_pacemakerctl_commands()
+{
+    "$1" --help 2>&1 | sed -n '/^Commands:/,/^$/{s/^  \([a-z][a-z-]*\) .*/\1/p}'
+}
+
+_pacemakerctl()
+{
+    local cur prev words cword
+    if declare -F _init_completion >/dev/null 2>&1; then
+        _init_completion || return
+    else
+        cur=${COMP_WORDS[COMP_CWORD]}
+        prev=${COMP_WORDS[COMP_CWORD-1]}
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+    fi
+
+    local global_flags='--servers --storm-config --auth --jaas --timeout --version --help'
+    case $prev in
+        --auth|-auth)
+            mapfile -t COMPREPLY < <(compgen -W 'NONE DIGEST KERBEROS' -- "$cur")
+            return ;;
+        --storm-config|-storm-config|--jaas|-jaas)
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            return ;;
+        --servers|-servers|--timeout|-timeout|--stale|-stale)
+            return ;;
+        --color|-color)
+            mapfile -t COMPREPLY < <(compgen -W 'auto always never' -- "$cur")
+            return ;;
+    esac
+
+    # Find the command: the first word that is neither a flag nor a flag's value.
+    local i command=''
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in
+            --servers|-servers|--storm-config|-storm-config|--auth|-auth|--jaas|-jaas|--timeout|-timeout)
+                ((i++)) ;;
+            -*) ;;
+            *) command=${words[i]}; break ;;
+        esac
+    done
+
+    if [[ -z $command ]]; then
+        if [[ $cur == -* ]]; then
+            mapfile -t COMPREPLY < <(compgen -W "$global_flags" -- "$cur")
+        else
+            mapfile -t COMPREPLY < <(compgen -W "$(_pacemakerctl_commands "${words[0]}")" -- "$cur")
+        fi
+        return
+    fi
+
+    case $command in
+        status)
+            mapfile -t COMPREPLY < <(compgen -W '--stale --json --all --color' -- "$cur") ;;
+        send)
+            # send PATH [FILE|-]: a local file as the second argument.
+            if ((cword - i == 2)); then
+                mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            fi ;;
+    esac
+}
+complete -F _pacemakerctl pacemakerctl
