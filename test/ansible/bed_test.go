@@ -33,7 +33,6 @@ type bedHost struct {
 	m    *nspawn.Machine
 }
 
-
 // bootBed boots one container per host (name → address) and connects them.
 func bootBed(t *testing.T, hosts map[string]string, order []string) *bed {
 	t.Helper()
