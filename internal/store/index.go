@@ -1,32 +1,61 @@
 package store
 
 import (
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // index is the directory tree over the stored keys, so that listing the
-// children of a path costs O(depth + children) and deleting a path costs
-// O(keys under it), never a scan of every key. Keys are split on '/' with
-// empty components dropped, which matches Storm's prefix-and-split listing
-// for every path Storm itself writes.
+// children of a path costs O(depth) (a cached answer) and deleting a path
+// costs O(keys under it), never a scan of every key. Keys are split on '/'
+// with empty components dropped, which matches Storm's prefix-and-split
+// listing for every path Storm itself writes.
+//
+// Only directories are nodes. A key is recorded in its parent directory as
+// a name in a sorted slice (a substring of the stored key: no copy, no node
+// of its own), and that slice is also the directory's listing: with a
+// million heartbeats, a node and a map slot per key were a third of the
+// store's overhead. Listing it costs a pointer load, and Nimbus lists every
+// topology every few seconds.
 //
 // Lock order: a shard's lock, then the index's. Only key creation and
 // deletion touch the index; rewriting an existing key (the steady state of
-// heartbeats) never does.
+// heartbeats) never does, so cached listings stay valid between topology
+// changes.
 type index struct {
 	mu   sync.RWMutex
 	root node
+	// bare holds keys with no components ("/", "//"): they name the root
+	// itself, are listed nowhere and go with DeletePath of the root.
+	bare []string
 }
 
 type node struct {
-	children map[string]*node
+	// dirs are the child directories: names with keys below them. Names
+	// are substrings of a stored key.
+	dirs map[string]*node
+	// leaves are the sorted names of the canonical keys ("/a/b") ending
+	// directly below this node, while there are at most leafSliceMax of
+	// them; big holds them beyond that, where inserting into a slice would
+	// cost too much. Keys are recovered as the node's path plus the name.
+	leaves []string
+	big    map[string]struct{}
+	// leavesShared is set when leaves was handed out as a listing: it is
+	// then never written again, only replaced.
+	leavesShared atomic.Bool
+	// odd are the stored keys ending directly below this node that are not
+	// canonical ("a/b", "/a//b/"): rare, kept whole.
+	odd []string
 	// keys counts the stored keys at or below this node; a node whose count
 	// drops to zero is pruned, so listings never show empty directories.
 	keys int
-	// ids holds the exact stored keys that end at this node. Usually one;
-	// more only when keys differ by redundant slashes ("/a//b" and "/a/b").
-	ids []string
+	// names is the sorted, distinct child names, built by the first listing
+	// after a child was added or removed and shared by every listing until
+	// the next change. Written under the index's read lock by listers
+	// (who all build the same answer), cleared under its write lock.
+	names atomic.Pointer[[]string]
 }
 
 // components iterates over the non-empty '/'-separated parts of p. The
@@ -46,86 +75,193 @@ func components(p string, yield func(string) bool) {
 	}
 }
 
+// split returns the parent directory's components of p and p's last
+// component ("" when p has none).
+func split(p string) (dirs []string, last string) {
+	components(p, func(part string) bool {
+		if last != "" {
+			dirs = append(dirs, last)
+		}
+		last = part
+		return true
+	})
+	return dirs, last
+}
+
+// lastComponent is the name a stored key is listed under.
+func lastComponent(key string) string {
+	key = strings.TrimRight(key, "/")
+	return key[strings.LastIndexByte(key, '/')+1:]
+}
+
+// leafSliceMax bounds the sorted slice of names in one directory: inserting
+// costs a copy of half of it.
+const leafSliceMax = 4096
+
+// canonical reports whether key is "/a/b/c": the form Storm writes, which
+// the index can rebuild from a directory's path and a name.
+func canonical(key string) bool {
+	return len(key) > 1 && key[0] == '/' && key[len(key)-1] != '/' && !strings.Contains(key, "//")
+}
+
+func (n *node) invalidate() { n.names.Store(nil) }
+
+func (n *node) addLeaf(name string) {
+	if n.big != nil {
+		n.big[name] = struct{}{}
+		return
+	}
+	i, found := slices.BinarySearch(n.leaves, name)
+	switch {
+	case found:
+	case len(n.leaves) >= leafSliceMax:
+		n.big = make(map[string]struct{}, len(n.leaves)+1)
+		for _, l := range n.leaves {
+			n.big[l] = struct{}{}
+		}
+		n.big[name] = struct{}{}
+		n.leaves = nil
+		n.leavesShared.Store(false)
+	case n.leavesShared.Load():
+		// Listers may be reading the old slice: copy, never write it.
+		l := make([]string, 0, len(n.leaves)+1+len(n.leaves)/8)
+		l = append(append(append(l, n.leaves[:i]...), name), n.leaves[i:]...)
+		n.leaves = l
+		n.leavesShared.Store(false)
+	default:
+		n.leaves = slices.Insert(n.leaves, i, name)
+	}
+}
+
+func (n *node) removeLeaf(name string) bool {
+	if n.big != nil {
+		if _, ok := n.big[name]; !ok {
+			return false
+		}
+		delete(n.big, name)
+		if len(n.big) == 0 {
+			n.big = nil // maps never shrink; drop an emptied one
+		}
+		return true
+	}
+	i, found := slices.BinarySearch(n.leaves, name)
+	switch {
+	case !found:
+		return false
+	case len(n.leaves) == 1:
+		n.leaves = nil
+		n.leavesShared.Store(false)
+	case n.leavesShared.Load():
+		n.leaves = append(append(make([]string, 0, len(n.leaves)-1), n.leaves[:i]...), n.leaves[i+1:]...)
+		n.leavesShared.Store(false)
+	default:
+		n.leaves = slices.Delete(n.leaves, i, i+1)
+	}
+	return true
+}
+
+func (n *node) hasLeaf(name string) bool {
+	if n.big != nil {
+		_, ok := n.big[name]
+		return ok
+	}
+	_, found := slices.BinarySearch(n.leaves, name)
+	return found
+}
+
 // add records key (already stored in its shard). Key must be the stored,
-// owned copy: node names are substrings of it.
+// owned copy: names and leaves share its memory.
 func (x *index) add(key string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	n := &x.root
 	n.keys++
-	components(key, func(part string) bool {
-		c := n.children[part]
+	dirs, last := split(key)
+	if last == "" {
+		x.bare = append(x.bare, key)
+		return
+	}
+	for _, part := range dirs {
+		c := n.dirs[part]
 		if c == nil {
-			if n.children == nil {
-				n.children = make(map[string]*node, 1)
+			if n.dirs == nil {
+				n.dirs = make(map[string]*node, 1)
 			}
 			c = &node{}
-			n.children[part] = c
+			n.dirs[part] = c
+			n.invalidate()
 		}
 		c.keys++
 		n = c
-		return true
-	})
-	n.ids = append(n.ids, key)
+	}
+	if canonical(key) {
+		n.addLeaf(last)
+	} else {
+		n.odd = append(n.odd, key)
+	}
+	n.invalidate()
 }
 
 // remove forgets key, pruning directories left empty.
 func (x *index) remove(key string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	path := make([]*node, 0, 8)
-	names := make([]string, 0, 8)
+	dirs, last := split(key)
+	if last == "" {
+		if i := slices.Index(x.bare, key); i >= 0 {
+			x.bare = slices.Delete(x.bare, i, i+1)
+			x.root.keys--
+		}
+		return
+	}
+	path := make([]*node, 0, len(dirs))
 	n := &x.root
-	found := true
-	components(key, func(part string) bool {
+	for _, part := range dirs {
 		path = append(path, n)
-		names = append(names, part)
-		n = n.children[part]
-		found = n != nil
-		return found
-	})
-	if !found {
-		return
+		if n = n.dirs[part]; n == nil {
+			return
+		}
 	}
-	i := indexOf(n.ids, key)
-	if i < 0 {
-		return
+	if canonical(key) {
+		if !n.removeLeaf(last) {
+			return
+		}
+	} else {
+		i := slices.Index(n.odd, key)
+		if i < 0 {
+			return
+		}
+		n.odd = slices.Delete(n.odd, i, i+1)
+		if len(n.odd) == 0 {
+			n.odd = nil
+		}
 	}
-	n.ids = append(n.ids[:i], n.ids[i+1:]...)
-	if len(n.ids) == 0 {
-		n.ids = nil
-	}
+	n.invalidate()
 	n.keys--
 	for j := len(path) - 1; j >= 0; j-- {
 		parent := path[j]
 		if n.keys == 0 {
-			delete(parent.children, names[j])
+			delete(parent.dirs, dirs[j])
+			parent.invalidate()
 		}
 		parent.keys--
 		n = parent
 	}
 }
 
-func indexOf(ids []string, key string) int {
-	for i, id := range ids {
-		if id == key {
-			return i
-		}
-	}
-	return -1
-}
-
-// find returns the node for path, or nil. The caller holds x.mu.
+// find returns the directory node for path, or nil. The caller holds x.mu.
 func (x *index) find(path string) *node {
 	n := &x.root
 	components(path, func(part string) bool {
-		n = n.children[part]
+		n = n.dirs[part]
 		return n != nil
 	})
 	return n
 }
 
-// children returns the names directly below path that have keys under them.
+// children returns the sorted names directly below path that have keys
+// under them. The slice is shared by every caller until the next change
+// below path: callers must not modify it.
 func (x *index) children(path string) []string {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -133,29 +269,83 @@ func (x *index) children(path string) []string {
 	if n == nil {
 		return []string{}
 	}
-	out := make([]string, 0, len(n.children))
-	for name := range n.children {
-		out = append(out, name)
+	if p := n.names.Load(); p != nil {
+		return *p
 	}
-	return out
+	var names []string
+	if len(n.dirs) == 0 && len(n.odd) == 0 && n.big == nil {
+		// The usual directory of heartbeats: its names are the listing.
+		names = slices.Clip(n.leaves)
+		if names == nil {
+			names = []string{}
+		}
+		n.leavesShared.Store(true)
+	} else {
+		names = make([]string, 0, len(n.dirs)+len(n.leaves)+len(n.big)+len(n.odd))
+		for name := range n.dirs {
+			names = append(names, name)
+		}
+		names = append(names, n.leaves...)
+		for name := range n.big {
+			names = append(names, name)
+		}
+		for _, key := range n.odd {
+			names = append(names, lastComponent(key))
+		}
+		slices.Sort(names)
+		// A name can be both a directory and a key, or the last component
+		// of keys differing by redundant slashes.
+		names = slices.Clip(slices.Compact(names))
+	}
+	n.names.Store(&names)
+	return names
 }
 
 // under returns every stored key at or below path.
 func (x *index) under(path string) []string {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	n := x.find(path)
-	if n == nil {
-		return nil
+	dirs, last := split(path)
+	if last == "" {
+		out := make([]string, 0, x.root.keys)
+		out = append(out, x.bare...)
+		return appendAll(out, "", &x.root)
 	}
-	out := make([]string, 0, n.keys)
-	var walk func(*node)
-	walk = func(n *node) {
-		out = append(out, n.ids...)
-		for _, c := range n.children {
-			walk(c)
+	parent := &x.root
+	for _, part := range dirs {
+		if parent = parent.dirs[part]; parent == nil {
+			return nil
 		}
 	}
-	walk(n)
+	var out []string
+	// Keys naming path itself are leaves of the parent.
+	prefix := "/" + strings.Join(append(dirs, last), "/")
+	if parent.hasLeaf(last) {
+		out = append(out, prefix)
+	}
+	for _, key := range parent.odd {
+		if lastComponent(key) == last {
+			out = append(out, key)
+		}
+	}
+	if c := parent.dirs[last]; c != nil {
+		out = appendAll(slices.Grow(out, c.keys), prefix, c)
+	}
+	return out
+}
+
+// appendAll appends every key below n, whose path is prefix ("" for the
+// root).
+func appendAll(out []string, prefix string, n *node) []string {
+	for _, name := range n.leaves {
+		out = append(out, prefix+"/"+name)
+	}
+	for name := range n.big {
+		out = append(out, prefix+"/"+name)
+	}
+	out = append(out, n.odd...)
+	for name, c := range n.dirs {
+		out = appendAll(out, prefix+"/"+name, c)
+	}
 	return out
 }

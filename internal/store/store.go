@@ -36,8 +36,8 @@ type Limits struct {
 
 // Store is safe for concurrent use.
 type Store struct {
+	shards [shardCount]shard // first: a large allocation starts page-aligned
 	seed   maphash.Seed
-	shards [shardCount]shard
 	idx    index
 
 	keys   atomic.Int64
@@ -54,7 +54,8 @@ type shard struct {
 	// m[key] again would make the map keep the caller's key string, which
 	// may alias a reused network buffer.
 	m map[string]*entry
-	_ [40]byte // keep neighbouring shards' locks off one cache line
+	slab
+	_ [40]byte // 128 bytes: one shard's hot fields never share a cache line with another's
 }
 
 type entry struct {
@@ -116,13 +117,7 @@ func (s *Store) Put(key string, value []byte) error {
 		}
 	}
 	if ok {
-		// Reuse the buffer unless it would waste more than half of it.
-		if cap(e.value) >= len(value) && cap(e.value) <= 2*len(value)+64 {
-			e.value = e.value[:len(value)]
-			copy(e.value, value)
-		} else {
-			e.value = clone(value)
-		}
+		sh.rewrite(e, value)
 		e.written = now
 		sh.mu.Unlock()
 		addBytes()
@@ -141,7 +136,7 @@ func (s *Store) Put(key string, value []byte) error {
 		s.keys.Add(1)
 	}
 	owned := strings.Clone(key)
-	sh.m[owned] = &entry{value: clone(value), written: now}
+	sh.m[owned] = &entry{value: sh.store(value), written: now}
 	s.idx.add(owned)
 	sh.mu.Unlock()
 	addBytes()
@@ -155,12 +150,13 @@ func (s *Store) Restore(key string, value []byte, written time.Time) {
 	sh.mu.Lock()
 	if e, ok := sh.m[key]; ok {
 		s.bytes.Add(int64(len(value) - len(e.value)))
-		e.value, e.written = clone(value), written.UnixNano()
+		sh.rewrite(e, value)
+		e.written = written.UnixNano()
 		sh.mu.Unlock()
 		return
 	}
 	owned := strings.Clone(key)
-	sh.m[owned] = &entry{value: clone(value), written: written.UnixNano()}
+	sh.m[owned] = &entry{value: sh.store(value), written: written.UnixNano()}
 	s.idx.add(owned)
 	sh.mu.Unlock()
 	s.keys.Add(1)
@@ -173,7 +169,7 @@ func clone(b []byte) []byte {
 
 // View calls fn with the value stored under key while holding the shard's
 // read lock, so the caller can encode it without a copy. fn must not retain
-// value. It reports whether the key exists; fn is not called when it does not.
+// or append to value. It reports whether the key exists; fn is not called when it does not.
 func (s *Store) View(key string, fn func(value []byte)) bool {
 	sh := s.shard(key)
 	sh.mu.RLock()
@@ -216,6 +212,8 @@ func (s *Store) deleteIf(key string, cond func(*entry) bool) bool {
 	}
 	delete(sh.m, key)
 	s.idx.remove(key)
+	sh.release(e.value)
+	sh.compactIfWasteful()
 	sh.mu.Unlock()
 	s.keys.Add(-1)
 	s.bytes.Add(-int64(len(e.value)))
@@ -236,7 +234,9 @@ func (s *Store) DeletePath(path string) int {
 }
 
 // Children returns the distinct names directly below path that have keys
-// under them (GET_ALL_NODES_FOR_PATH), in no particular order.
+// under them (GET_ALL_NODES_FOR_PATH). Storm promises no order; these are
+// sorted. The slice is shared with other callers until the listing changes:
+// it must not be modified.
 func (s *Store) Children(path string) []string { return s.idx.children(path) }
 
 // Keys returns the number of stored keys.
