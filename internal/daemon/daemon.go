@@ -180,6 +180,7 @@ func (d *daemon) run(lns []net.Listener) int {
 	d.ready.Store(true)
 	go d.sweepLoop(ctx)
 	go d.summaryLoop(ctx)
+	go d.trimLoop(ctx)
 	d.startSystemd(ctx)
 
 	sigs := make(chan os.Signal, 4)

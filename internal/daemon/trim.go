@@ -1,0 +1,59 @@
+package daemon
+
+import (
+	"context"
+	"runtime/debug"
+	"time"
+)
+
+// After Nimbus deletes a big topology's path or a TTL sweep drops many
+// heartbeats, the Go runtime keeps the freed pages for reuse, up to its
+// heap goal; on a host that sized memory for the peak that is fine, but
+// the RSS an operator sees would never come down. So once the stored bytes
+// fall well below their high-water mark, the daemon returns the freed
+// memory to the OS, at most once a trimEvery.
+const (
+	trimEvery    = 10 * time.Second
+	trimMinDrop  = 64 << 20 // bytes; smaller drops are left to the runtime
+	trimFraction = 4        // and a drop of at least 1/trimFraction of the peak
+)
+
+// trimmer remembers the stored bytes' high-water mark since the last trim.
+type trimmer struct{ high int64 }
+
+// observe takes the bytes stored now and reports whether enough was freed
+// since the peak to give memory back; a trim resets the mark.
+func (t *trimmer) observe(stored int64) bool {
+	if stored > t.high {
+		t.high = stored
+	}
+	drop := t.high - stored
+	if drop < trimMinDrop || drop < t.high/trimFraction {
+		return false
+	}
+	t.high = stored
+	return true
+}
+
+// trimLoop returns freed memory to the OS after large drops in stored bytes.
+func (d *daemon) trimLoop(ctx context.Context) {
+	tick := time.NewTicker(trimEvery)
+	defer tick.Stop()
+	var t trimmer
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			stored := d.store.Bytes()
+			peak := t.high
+			if !t.observe(stored) {
+				continue
+			}
+			start := time.Now()
+			debug.FreeOSMemory()
+			d.log.Info("returned freed memory to the OS", "stored_bytes", stored, "peak_bytes", peak,
+				"took", time.Since(start).Round(time.Millisecond).String())
+		}
+	}
+}

@@ -1,0 +1,30 @@
+package daemon
+
+import "testing"
+
+func TestTrimmerObserve(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name   string
+		stored []int64 // successive observations
+		want   []bool
+	}{
+		{"growing never trims", []int64{0, 100 * mib, 1000 * mib}, []bool{false, false, false}},
+		{"small drop is left to the runtime", []int64{100 * mib, 50 * mib}, []bool{false, false}},
+		{"a quarter of a big peak", []int64{1000 * mib, 760 * mib, 750 * mib}, []bool{false, false, true}},
+		{"under a quarter", []int64{1000 * mib, 800 * mib}, []bool{false, false}},
+		{"one trim per drop", []int64{1000 * mib, 100 * mib, 100 * mib, 90 * mib}, []bool{false, true, false, false}},
+		{"a new peak after a trim", []int64{1000 * mib, 100 * mib, 900 * mib, 200 * mib}, []bool{false, true, false, true}},
+		{"everything deleted", []int64{256 * mib, 0}, []bool{false, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tr trimmer
+			for i, s := range tt.stored {
+				if got := tr.observe(s); got != tt.want[i] {
+					t.Errorf("observation %d (%d MiB): trim = %v, want %v", i, s/mib, got, tt.want[i])
+				}
+			}
+		})
+	}
+}
