@@ -111,6 +111,11 @@ func TestHalfOpenConnections(t *testing.T) {
 	t.Logf("daemon RSS: %s idle, %s with %d connections open (%.1f KiB per connection)",
 		mib(rssIdle), mib(rssFull), held, float64(rssFull-rssIdle)/float64(held)/1024)
 	s.finish(t, fmt.Sprintf("while %d connections were dialed", int(attempts)))
+	// The well-behaved client's slot is free only once the daemon has seen
+	// its close; a new client dialed before that would be refused.
+	p.waitMetric(t, "the well-behaved client's connection to be closed", func(m metricSet) bool {
+		return m["pacemaker_open_connections"] == float64(maxConns+loopbackReserve-1)
+	})
 
 	// No idle timeout: twice the frame timeout later, all are still open.
 	s = startSteady(t, p.Addr(), nil)

@@ -69,7 +69,7 @@ type Options struct {
 	// NspawnArgs are extra systemd-nspawn arguments, e.g. --bind-ro=...
 	NspawnArgs []string
 	// BootTimeout bounds the wait for `systemctl is-system-running`
-	// (default 60s).
+	// (default 2 minutes: five hosts booting on two busy cores take a while).
 	BootTimeout time.Duration
 }
 
@@ -121,7 +121,7 @@ func Boot(t testing.TB, opt Options) *Machine {
 	})
 	timeout := opt.BootTimeout
 	if timeout == 0 {
-		timeout = 60 * time.Second
+		timeout = 2 * time.Minute
 	}
 	m.waitRunning(timeout)
 	t.Logf("booted %s in %v", m.Name, time.Since(start).Round(10*time.Millisecond))
@@ -242,9 +242,19 @@ func (m *Machine) waitRunning(timeout time.Duration) {
 			m.t.Fatalf("systemd-nspawn exited while booting %s: %v\n%s", m.Name, m.nspawn.ProcessState, tail(m.console.String(), 40))
 		default:
 		}
+		// nspawn's first child is its own helper, which forks the
+		// container's init and exits; only a child that runs systemd is
+		// init (taking the helper would poll a process that is gone).
+		if m.InitPID != 0 && !isSystemd(m.InitPID) {
+			m.InitPID = 0
+		}
 		if m.InitPID == 0 {
 			out, _ := exec.Command("ps", "-o", "pid=", "--ppid", strconv.Itoa(m.nspawn.Process.Pid)).Output()
-			m.InitPID, _ = strconv.Atoi(strings.TrimSpace(string(out)))
+			for _, f := range strings.Fields(string(out)) {
+				if pid, err := strconv.Atoi(f); err == nil && isSystemd(pid) {
+					m.InitPID = pid
+				}
+			}
 		}
 		if m.InitPID != 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -259,6 +269,12 @@ func (m *Machine) waitRunning(timeout time.Duration) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	m.t.Fatalf("%s: systemd not up within %v (is-system-running: %q)", m.Name, timeout, last)
+}
+
+// isSystemd reports whether process pid runs systemd.
+func isSystemd(pid int) bool {
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return err == nil && strings.TrimSpace(string(comm)) == "systemd"
 }
 
 // Result is what a command run in the container did.
