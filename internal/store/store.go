@@ -137,6 +137,7 @@ func (s *Store) Put(key string, value []byte) error {
 	}
 	owned := strings.Clone(key)
 	sh.m[owned] = &entry{value: sh.store(value), written: now}
+	sh.compactIfWasteful() // a new chunk may have left the last one's tail behind
 	s.idx.add(owned)
 	sh.mu.Unlock()
 	addBytes()
@@ -157,6 +158,7 @@ func (s *Store) Restore(key string, value []byte, written time.Time) {
 	}
 	owned := strings.Clone(key)
 	sh.m[owned] = &entry{value: sh.store(value), written: written.UnixNano()}
+	sh.compactIfWasteful() // a new chunk may have left the last one's tail behind
 	s.idx.add(owned)
 	sh.mu.Unlock()
 	s.keys.Add(1)
