@@ -45,6 +45,8 @@ type Config struct {
 	MaxStoredBytes   int64
 	FrameTimeout     time.Duration
 	HandshakeTimeout time.Duration
+	// ReadLoop is "netpoll" or "callback" (pacemaker.io.read.loop).
+	ReadLoop string
 
 	// File is the config file that was read ("" when none).
 	File string
@@ -84,6 +86,7 @@ const (
 	kStrings
 	kMethod
 	kLevel
+	kReadLoop
 )
 
 // keyDef describes one known key.
@@ -136,6 +139,8 @@ var Keys = []keyDef{
 		func(c *Config, v any) { c.FrameTimeout = time.Duration(v.(int64)) * time.Second }},
 	{"pacemaker.auth.handshake.timeout.secs", kInt, int64(30), 1, 3600, "a SASL handshake must finish within this",
 		func(c *Config, v any) { c.HandshakeTimeout = time.Duration(v.(int64)) * time.Second }},
+	{"pacemaker.io.read.loop", kReadLoop, "netpoll", 0, 0, "netpoll or callback: how connections wait for requests (callback saves a read() per request)",
+		func(c *Config, v any) { c.ReadLoop = v.(string) }},
 }
 
 // EnvName is the environment variable for key: PACEMAKER_ + the key's part
@@ -383,6 +388,13 @@ func convert(d keyDef, raw any) (any, error) {
 			return nil, errors.New("want debug, info, warn or error")
 		}
 		return ParseLevel(s)
+	case kReadLoop:
+		s, _ := raw.(string)
+		switch s = strings.ToLower(strings.TrimSpace(s)); s {
+		case "netpoll", "callback":
+			return s, nil
+		}
+		return nil, errors.New("want netpoll or callback")
 	}
 	return nil, fmt.Errorf("internal: unknown kind for %s", d.key)
 }

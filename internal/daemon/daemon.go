@@ -165,6 +165,13 @@ func (d *daemon) run(lns []net.Listener) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
+	// Before the first connection is served: a client (or systemctl
+	// reload) may act as soon as it is, and SIGHUP's default action would
+	// end the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+
 	serveErr := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { serveErr <- d.srv.Serve(ln) }()
@@ -183,9 +190,6 @@ func (d *daemon) run(lns []net.Listener) int {
 	go d.trimLoop(ctx)
 	d.startSystemd(ctx)
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 	code := exitOK
 loop:
 	for {
@@ -356,6 +360,7 @@ func serverSettings(cfg *config.Config, mech auth.Mechanism) server.Settings {
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		MaxConns:         cfg.MaxConns,
 		MaxConnsPerPeer:  cfg.MaxConnsPerPeer,
+		ReadLoop:         server.ReadLoop(cfg.ReadLoop),
 	}
 }
 

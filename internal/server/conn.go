@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
@@ -46,6 +47,17 @@ type conn struct {
 	// frame timeout it was computed from.
 	writeDeadline time.Time
 	writeTimeout  time.Duration
+	// readDeadline is the read deadline this connection last set (Shutdown
+	// sets its own, and closing tells of it).
+	readDeadline time.Time
+
+	// The callback read loop (Settings.ReadLoop); raw is nil otherwise.
+	raw           syscall.RawConn
+	fdr           *fdReader
+	frames        uint64 // frames handled by the callback loop
+	rawStalled    bool   // the callback loop put the frame timeout on a partial frame
+	rawStallFrame uint64 // frames when it did
+	bigFrameBuf   bool   // a frame too large for the buffer was read since the callback loop last waited idle
 }
 
 func newConn(s *Server, nc net.Conn, peer, host string) *conn {
@@ -53,9 +65,20 @@ func newConn(s *Server, nc net.Conn, peer, host string) *conn {
 		_ = tc.SetNoDelay(true)
 		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4})
 	}
+	st := s.settings.Load()
 	c := &conn{s: s, nc: nc, peer: peer, host: host}
-	c.br = bufio.NewReaderSize(nc, readBufferSize)
-	c.fr = wire.NewFrameReader(c.br, s.settings.Load().MaxFrame)
+	var src io.Reader = nc
+	if st.ReadLoop == ReadLoopCallback {
+		if tc, ok := nc.(*net.TCPConn); ok {
+			if rc, err := tc.SyscallConn(); err == nil && enableInq(rc) == nil {
+				c.raw = rc
+				c.fdr = &fdReader{c: c, fd: -1}
+				src = c.fdr
+			}
+		}
+	}
+	c.br = bufio.NewReaderSize(src, readBufferSize)
+	c.fr = wire.NewFrameReader(c.br, st.MaxFrame)
 	c.fr.Stall = c.stall
 	return c
 }
@@ -63,58 +86,92 @@ func newConn(s *Server, nc net.Conn, peer, host string) *conn {
 // errClose ends a connection after its reason has been logged.
 var errClose = errors.New("close connection")
 
+// errEnded is handleFrame's word that the connection must close; the reason
+// has been logged.
+var errEnded = errors.New("connection ended")
+
 func (c *conn) serve() {
 	defer c.s.forget(c)
 	defer c.nc.Close()
 	c.s.log.Debug("connection opened", "peer", c.peer)
 	for {
-		c.s.waitWedge()
-		st := c.s.settings.Load()
-		c.fr.SetMax(st.MaxFrame)
-		body, err := c.fr.Next()
-		if err != nil {
-			if c.s.closing.Load() && errors.Is(err, os.ErrDeadlineExceeded) && c.handOver() {
-				c.s.log.Debug("connection handed over", "peer", c.peer)
-				return // the deferred Close closes our copy; the successor has the socket
-			}
-			c.readFailed(err)
+		var err error
+		if c.raw != nil && !c.s.closing.Load() {
+			// nil: the next frame is read on the blocking path below.
+			err = c.serveCallback()
+			c.bigFrameBuf = err == nil
+		}
+		if err == nil {
+			err = c.serveFrame()
+		}
+		if err == nil {
+			continue
+		}
+		if err == errEnded {
 			break
 		}
-		c.s.stats.BytesIn.Add(uint64(len(body) + 4))
-		if err := wire.DecodeView(body, &c.req); err != nil {
-			c.s.stats.reject("malformed frame")
-			c.s.log.Warn("malformed frame; closing connection", "peer", c.peer, "err", err, "bytes", len(body))
-			break
+		if c.s.closing.Load() && errors.Is(err, os.ErrDeadlineExceeded) && c.handOver() {
+			c.s.log.Debug("connection handed over", "peer", c.peer)
+			return // the deferred Close closes our copy; the successor has the socket
 		}
-		var start time.Time
-		if c.s.observer != nil {
-			start = time.Now()
-		}
-		err = c.handle(st, &c.req)
-		if c.s.observer != nil && err == nil && c.req.Type.Valid() {
-			c.s.observer.Request(c.req.Type, time.Since(start))
-		}
-		if len(body)+4 > readBufferSize { // it had a buffer of its own
-			// c.req aliases it: an idle connection must not pin it.
-			c.req = wire.Message{}
-		}
-		if err != nil {
-			if !errors.Is(err, errClose) {
-				c.s.stats.reject("protocol error")
-				c.s.log.Warn("protocol error; closing connection", "peer", c.peer, "request", c.req.Type.String(), "err", err)
-			}
-			_ = c.flush(st) // answer what was answered, e.g. before a failed handshake
-			break
-		}
-		// Answer a burst of pipelined requests with one write.
-		if len(c.out) >= flushThreshold || !c.fr.Ready() {
-			if err := c.flush(st); err != nil {
-				c.s.log.Info("write failed; closing connection", "peer", c.peer, "err", err)
-				break
-			}
-		}
+		c.readFailed(err)
+		break
 	}
 	c.s.log.Debug("connection closed", "peer", c.peer, "identity", c.identity)
+}
+
+// serveFrame reads one frame with blocking reads (net.Conn.Read, which
+// parks in the netpoller) and handles it. It returns a read error, errEnded,
+// or nil to go on.
+func (c *conn) serveFrame() error {
+	c.s.waitWedge()
+	st := c.s.settings.Load()
+	c.fr.SetMax(st.MaxFrame)
+	body, err := c.fr.Next()
+	if err != nil {
+		return err
+	}
+	return c.handleFrame(st, body)
+}
+
+// handleFrame answers one frame, whichever loop read it, and flushes the
+// answers once no further whole frame is buffered. It returns errEnded when
+// the connection must close (logged), else nil.
+func (c *conn) handleFrame(st *Settings, body []byte) error {
+	c.s.stats.BytesIn.Add(uint64(len(body) + 4))
+	if err := wire.DecodeView(body, &c.req); err != nil {
+		c.s.stats.reject("malformed frame")
+		c.s.log.Warn("malformed frame; closing connection", "peer", c.peer, "err", err, "bytes", len(body))
+		return errEnded
+	}
+	var start time.Time
+	if c.s.observer != nil {
+		start = time.Now()
+	}
+	err := c.handle(st, &c.req)
+	if c.s.observer != nil && err == nil && c.req.Type.Valid() {
+		c.s.observer.Request(c.req.Type, time.Since(start))
+	}
+	if len(body)+4 > readBufferSize { // it had a buffer of its own
+		// c.req aliases it: an idle connection must not pin it.
+		c.req = wire.Message{}
+	}
+	if err != nil {
+		if !errors.Is(err, errClose) {
+			c.s.stats.reject("protocol error")
+			c.s.log.Warn("protocol error; closing connection", "peer", c.peer, "request", c.req.Type.String(), "err", err)
+		}
+		_ = c.flush(st) // answer what was answered, e.g. before a failed handshake
+		return errEnded
+	}
+	// Answer a burst of pipelined requests with one write.
+	if len(c.out) >= flushThreshold || !c.fr.Ready() {
+		if err := c.flush(st); err != nil {
+			c.s.log.Info("write failed; closing connection", "peer", c.peer, "err", err)
+			return errEnded
+		}
+	}
+	return nil
 }
 
 func (c *conn) flush(st *Settings) error {
@@ -157,10 +214,17 @@ func (c *conn) stall(stalled bool) {
 		if !c.hsDeadline.IsZero() && c.hsDeadline.Before(d) {
 			d = c.hsDeadline
 		}
-		_ = c.nc.SetReadDeadline(d)
+		c.setReadDeadline(d)
 		return
 	}
-	_ = c.nc.SetReadDeadline(c.hsDeadline) // zero when no handshake: no deadline
+	c.setReadDeadline(c.hsDeadline) // zero when no handshake: no deadline
+}
+
+// setReadDeadline sets the socket's read deadline and remembers it: the
+// callback read loop's raw reads check it themselves (see fdReader).
+func (c *conn) setReadDeadline(t time.Time) {
+	c.readDeadline = t
+	_ = c.nc.SetReadDeadline(t)
 }
 
 func (c *conn) readFailed(err error) {
@@ -383,7 +447,7 @@ func (c *conn) begin(st *Settings) {
 	c.exchange = c.mech.NewExchange(c.peer)
 	c.state.Store(stateHandshaking)
 	c.hsDeadline = time.Now().Add(st.HandshakeTimeout)
-	_ = c.nc.SetReadDeadline(c.hsDeadline)
+	c.setReadDeadline(c.hsDeadline)
 }
 
 func (c *conn) saslToken(st *Settings, m *wire.Message) error {
@@ -411,7 +475,7 @@ func (c *conn) saslToken(st *Settings, m *wire.Message) error {
 	c.identity = c.exchange.Identity()
 	c.exchange = nil
 	c.hsDeadline = time.Time{}
-	_ = c.nc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	c.state.Store(stateAuthenticated)
 	var reason string
 	c.mayRead, reason = c.mech.MayRead(c.identity)

@@ -42,7 +42,7 @@ func TestJavaDigest(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ok   connection closed after a wrong response") {
 		t.Fatalf("InteropDigest wrong exited %d", code)
 	}
-	if !p.WaitLog("authentication failed", 5*time.Second) {
+	if !p.WaitLog("authentication failed", 30*time.Second) {
 		t.Errorf("no log line for the failed handshake:\n%s", p.Log())
 	}
 	if !regexp.MustCompile(`authentication failed.*peer=127\.0\.0\.1:\d+.*wrong password`).MatchString(p.Log()) {
