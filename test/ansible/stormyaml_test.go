@@ -3,7 +3,6 @@ package ansible
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,9 +12,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-)
 
-var update = flag.Bool("update", false, "rewrite the storm.yaml golden files in testdata/storm_yaml")
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/golden"
+)
 
 // The keys a Nimbus host with DIGEST gets.
 var nimbusSettings = map[string]any{
@@ -158,7 +157,7 @@ func TestStormYAMLSettings(t *testing.T) {
 				}
 			}
 			checkSemantics(t, before, after, tc.settings, tc.state)
-			golden(t, filepath.Join("testdata", "storm_yaml", tc.name+".golden"), after)
+			golden.Check(t, filepath.Join("testdata", "storm_yaml", tc.name+".golden"), after)
 
 			// A second run finds nothing to do.
 			second := runStormYAMLModule(t, args)
@@ -255,21 +254,4 @@ func lastWins(t *testing.T, b []byte) map[string]any {
 		out[root.Content[i].Value] = v
 	}
 	return out
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run TestStormYAMLSettings -update, and review the file)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("result differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
-	}
 }

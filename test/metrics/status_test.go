@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,9 +22,8 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/status"
 	"github.com/storm-pacemaker/pacemaker/internal/stormhb"
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 func TestMain(m *testing.M) { os.Exit(daemon.Main(m)) }
 
@@ -116,7 +114,7 @@ func TestStatusAgainstTwoDaemons(t *testing.T) {
 		if err := r.WriteTable(&got, status.TableOptions{All: true}); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "testdata/status.golden", got.Bytes())
+		golden.Check(t, "testdata/status.golden", got.Bytes())
 
 		var js bytes.Buffer
 		if err := r.WriteJSON(&js); err != nil {
@@ -237,22 +235,5 @@ func rename(r *status.Report, names map[string]string) {
 				w.MissingOn[i] = sub(w.MissingOn[i])
 			}
 		}
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run with -update if the change is intended)\n--- got:\n%s\n--- want:\n%s", path, got, want)
 	}
 }
