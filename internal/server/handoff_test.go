@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/store"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/syncbuf"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
@@ -43,7 +44,7 @@ func TestHandoffKeepsConnections(t *testing.T) {
 				t.Fatalf("handed %d connections, pending %v", len(handed), handed)
 			}
 
-			lb := &logBuffer{}
+			lb := &syncbuf.Buffer{}
 			succ := New(store.New(store.Limits{}), slog.New(slog.NewTextHandler(lb, nil)), loopSettings(tt.succ))
 			ln, _ := net.Listen("tcp", "127.0.0.1:0")
 			go succ.Serve(ln)

@@ -11,37 +11,19 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/syncbuf"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
-
-// logBuffer collects the server's log for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type testServer struct {
 	srv  *Server
 	addr string
-	log  *logBuffer
+	log  *syncbuf.Buffer
 }
 
 func defaultSettings() Settings {
@@ -67,7 +49,7 @@ func bothLoops(t *testing.T, test func(t *testing.T, s Settings)) {
 
 func startServer(t *testing.T, s Settings, limits store.Limits) *testServer {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := New(store.New(limits), log, s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,7 +1,6 @@
 package fault
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/storm-pacemaker/pacemaker/internal/client"
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/syncbuf"
 )
 
 // activated is a daemon started the way systemd starts it from
@@ -28,25 +28,8 @@ import (
 // open — and keeps queueing connections — while the daemon is dead.
 type activated struct {
 	cmd  *exec.Cmd
-	log  lockedBuffer
+	log  syncbuf.Buffer
 	done chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startActivated runs bin/pacemaker with sock as its only passed socket.

@@ -9,7 +9,6 @@ package systemd
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/syncbuf"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
@@ -193,7 +193,7 @@ func (m *manager) stored() []storedFD {
 type proc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 	done chan struct{}
 }
 
@@ -241,7 +241,7 @@ func startProc(t *testing.T, o procOptions) *proc {
 	if len(o.files) > 0 {
 		env = append(env, fmt.Sprintf("LISTEN_FDS=%d", len(o.files)), "LISTEN_FDNAMES="+strings.Join(o.names, ":"))
 	}
-	p := &proc{t: t, log: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{t: t, log: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command("sh", append([]string{"-c", script, "sh"}, argv...)...)
 	p.cmd.Dir = dir
 	p.cmd.Env = env
@@ -300,23 +300,6 @@ func (p *proc) waitLog(substr string, timeout time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // client is one Pacemaker connection speaking raw frames, so that any

@@ -17,7 +17,6 @@
 package daemon
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -30,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/syncbuf"
 )
 
 // BinDirEnv, when set, names a directory that already holds pacemaker and
@@ -138,7 +139,7 @@ type Proc struct {
 	config string
 	host   string
 	port   int
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 	done   chan struct{}
 	err    error // Wait's result, valid once done is closed
 	stopMu sync.Mutex
@@ -181,7 +182,7 @@ func Start(t testing.TB, opts Options) *Proc {
 		if port == 0 {
 			port = FreePort(t, host)
 		}
-		p := &Proc{t: t, dir: dir, config: config, host: host, port: port, log: &syncBuffer{}, done: make(chan struct{})}
+		p := &Proc{t: t, dir: dir, config: config, host: host, port: port, log: &syncbuf.Buffer{}, done: make(chan struct{})}
 		args := append([]string{"--config", config, "--port", strconv.Itoa(port), "--listen", host, "--log-level", level}, opts.Args...)
 		p.cmd = exec.Command(bin, args...)
 		p.cmd.Dir = dir
@@ -336,23 +337,4 @@ func (p *Proc) Stop() error {
 		}
 	}
 	return p.err
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutines of exec.Cmd
-// and a reading test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

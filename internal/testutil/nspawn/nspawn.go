@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/syncbuf"
 )
 
 // Suite is the Debian release the root is made of.
@@ -81,7 +83,7 @@ type Machine struct {
 
 	t       testing.TB
 	nspawn  *exec.Cmd
-	console *syncBuffer
+	console *syncbuf.Buffer
 	exited  chan struct{}
 	cgroups []string
 	stopped atomic.Bool
@@ -95,7 +97,7 @@ func Boot(t testing.TB, opt Options) *Machine {
 	m := &Machine{
 		Name:    machineName(),
 		t:       t,
-		console: &syncBuffer{},
+		console: &syncbuf.Buffer{},
 		exited:  make(chan struct{}),
 	}
 	m.Root = NewRoot(t, opt)
@@ -545,22 +547,4 @@ func tail(s string, n int) string {
 		lines = append([]string{"..."}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "\n")
-}
-
-// syncBuffer is a bytes.Buffer safe for the console's writer and a reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
