@@ -92,11 +92,7 @@ func (s *Server) Adopt(hc HandoffConn) error {
 	if err != nil {
 		return fmt.Errorf("adopt connection from %s: %w", hc.Peer, err)
 	}
-	peer := nc.RemoteAddr().String()
-	host := peer
-	if h, _, err := net.SplitHostPort(peer); err == nil {
-		host = h
-	}
+	peer, host := peerOf(nc)
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -121,12 +117,7 @@ func (s *Server) Adopt(hc HandoffConn) error {
 			c.mayRead, _ = st.Mechanism.MayRead(hc.Identity)
 		}
 	}
-	s.conns[c] = struct{}{}
-	s.perPeer[host]++
-	s.connWG.Add(1)
-	s.mu.Unlock()
-	s.stats.ConnsOpened.Add(1)
 	s.log.Debug("adopted connection from the previous process", "peer", peer, "identity", c.identity, "pending_bytes", len(hc.Pending))
-	go c.serve()
+	s.startLocked(c)
 	return nil
 }

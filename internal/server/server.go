@@ -159,11 +159,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 func (s *Server) accept(nc net.Conn) {
 	st := s.settings.Load()
-	peer := nc.RemoteAddr().String()
-	host := peer
-	if h, _, err := net.SplitHostPort(peer); err == nil {
-		host = h
-	}
+	peer, host := peerOf(nc)
 	s.mu.Lock()
 	var reason string
 	reserve := 0
@@ -177,12 +173,7 @@ func (s *Server) accept(nc net.Conn) {
 		// nothing wrong.
 		c := newConn(s, nc, peer, host)
 		_ = nc.SetReadDeadline(time.Now())
-		s.conns[c] = struct{}{}
-		s.perPeer[host]++
-		s.connWG.Add(1)
-		s.mu.Unlock()
-		s.stats.ConnsOpened.Add(1)
-		go c.serve()
+		s.startLocked(c)
 		return
 	case st.MaxConns > 0 && len(s.conns) >= st.MaxConns+reserve:
 		reason = "max connections"
@@ -198,9 +189,25 @@ func (s *Server) accept(nc net.Conn) {
 		_ = nc.Close()
 		return
 	}
-	c := newConn(s, nc, peer, host)
+	s.startLocked(newConn(s, nc, peer, host))
+}
+
+// peerOf returns a connection's remote address and its host part, the key
+// of the per-peer limit.
+func peerOf(nc net.Conn) (peer, host string) {
+	peer = nc.RemoteAddr().String()
+	host = peer
+	if h, _, err := net.SplitHostPort(peer); err == nil {
+		host = h
+	}
+	return peer, host
+}
+
+// startLocked counts c among the open connections and starts serving it.
+// s.mu is held on entry and released.
+func (s *Server) startLocked(c *conn) {
 	s.conns[c] = struct{}{}
-	s.perPeer[host]++
+	s.perPeer[c.host]++
 	s.connWG.Add(1)
 	s.mu.Unlock()
 	s.stats.ConnsOpened.Add(1)
