@@ -27,22 +27,28 @@ const DefaultPath = "/etc/pacemaker/pacemaker.yaml"
 
 // Config is the validated, effective configuration.
 type Config struct {
-	Port             int
-	Listen           string
-	AuthMethod       auth.Method
-	AuthWrites       bool
-	MaxThreads       int
-	MaxFrame         int
-	JAASPath         string
-	NimbusUser       string
-	KerberosUsers    []string
-	LogLevel         slog.Level
-	MetricsListen    string
-	HeartbeatTTL     time.Duration
-	MaxConns         int
-	MaxConnsPerPeer  int
-	MaxKeys          int64
-	MaxStoredBytes   int64
+	Port            int
+	Listen          string
+	AuthMethod      auth.Method
+	AuthWrites      bool
+	MaxThreads      int
+	MaxFrame        int
+	JAASPath        string
+	NimbusUser      string
+	KerberosUsers   []string
+	LogLevel        slog.Level
+	MetricsListen   string
+	HeartbeatTTL    time.Duration
+	MaxConns        int
+	MaxConnsPerPeer int
+	MaxKeys         int64
+	MaxStoredBytes  int64
+	// MaxBufferedBytes bounds the bytes held for I/O across all
+	// connections beyond each connection's fixed buffers: large frames
+	// being received and answers not yet written.
+	MaxBufferedBytes int64
+	// MaxKeyBytes is the longest key (heartbeat path) accepted.
+	MaxKeyBytes      int
 	FrameTimeout     time.Duration
 	HandshakeTimeout time.Duration
 	// ReadLoop is "netpoll" or "callback" (pacemaker.io.read.loop).
@@ -133,8 +139,12 @@ var Keys = []keyDef{
 		func(c *Config, v any) { c.MaxConnsPerPeer = int(v.(int64)) }},
 	{"pacemaker.max.keys", kInt, int64(1000000), 1, math.MaxInt64, "most stored heartbeats",
 		func(c *Config, v any) { c.MaxKeys = v.(int64) }},
-	{"pacemaker.max.stored.bytes", kInt, int64(4 << 30), 1, math.MaxInt64, "most stored heartbeat bytes",
+	{"pacemaker.max.stored.bytes", kInt, int64(4 << 30), 1, math.MaxInt64, "most bytes the stored heartbeats may take: keys, values and a fixed cost per key",
 		func(c *Config, v any) { c.MaxStoredBytes = v.(int64) }},
+	{"pacemaker.max.buffered.bytes", kInt, int64(256 << 20), 1 << 20, math.MaxInt64, "most bytes held for I/O across all connections (large frames arriving, answers not yet written); past it reading pauses",
+		func(c *Config, v any) { c.MaxBufferedBytes = v.(int64) }},
+	{"pacemaker.max.key.bytes", kInt, int64(4096), 16, 1 << 20, "longest heartbeat path accepted, bytes (Storm's are about 100)",
+		func(c *Config, v any) { c.MaxKeyBytes = int(v.(int64)) }},
 	{"pacemaker.frame.timeout.secs", kInt, int64(30), 1, 3600, "a frame that has started must arrive whole within this",
 		func(c *Config, v any) { c.FrameTimeout = time.Duration(v.(int64)) * time.Second }},
 	{"pacemaker.auth.handshake.timeout.secs", kInt, int64(30), 1, 3600, "a SASL handshake must finish within this",
