@@ -51,8 +51,6 @@ type Config struct {
 	MaxKeyBytes      int
 	FrameTimeout     time.Duration
 	HandshakeTimeout time.Duration
-	// ReadLoop is "netpoll" or "callback" (pacemaker.io.read.loop).
-	ReadLoop string
 
 	// File is the config file that was read ("" when none).
 	File string
@@ -92,7 +90,6 @@ const (
 	kStrings
 	kMethod
 	kLevel
-	kReadLoop
 )
 
 // keyDef describes one known key.
@@ -149,8 +146,6 @@ var Keys = []keyDef{
 		func(c *Config, v any) { c.FrameTimeout = time.Duration(v.(int64)) * time.Second }},
 	{"pacemaker.auth.handshake.timeout.secs", kInt, int64(30), 1, 3600, "a SASL handshake must finish within this",
 		func(c *Config, v any) { c.HandshakeTimeout = time.Duration(v.(int64)) * time.Second }},
-	{"pacemaker.io.read.loop", kReadLoop, "netpoll", 0, 0, "netpoll or callback: how connections wait for requests (callback saves a read() per request)",
-		func(c *Config, v any) { c.ReadLoop = v.(string) }},
 }
 
 // EnvName is the environment variable for key: PACEMAKER_ + the key's part
@@ -249,6 +244,8 @@ func Load(path string, env []string, flags Overrides) (*Config, error) {
 			switch {
 			case key == "pacemaker.childopts":
 				c.Notes = append(c.Notes, Note{slog.LevelInfo, "pacemaker.childopts holds JVM options; ignored", key})
+			case key == "pacemaker.io.read.loop":
+				c.Notes = append(c.Notes, Note{slog.LevelWarn, "pacemaker.io.read.loop was removed (the daemon has one read loop); ignored", key})
 			case strings.HasPrefix(key, "pacemaker.") && !isStormClientKey(key):
 				c.Notes = append(c.Notes, Note{slog.LevelWarn, "unknown pacemaker key ignored (a typo?)", key})
 			default:
@@ -398,13 +395,6 @@ func convert(d keyDef, raw any) (any, error) {
 			return nil, errors.New("want debug, info, warn or error")
 		}
 		return ParseLevel(s)
-	case kReadLoop:
-		s, _ := raw.(string)
-		switch s = strings.ToLower(strings.TrimSpace(s)); s {
-		case "netpoll", "callback":
-			return s, nil
-		}
-		return nil, errors.New("want netpoll or callback")
 	}
 	return nil, fmt.Errorf("internal: unknown kind for %s", d.key)
 }

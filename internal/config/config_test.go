@@ -53,14 +53,8 @@ func TestLayers(t *testing.T) {
 			}, "defaults"},
 		{"storm.yaml lines are ignored", "storm.zookeeper.servers: [a, b]\npacemaker.servers: [h1]\npacemaker.childopts: \"-Xmx1g\"\nnimbus.daemon.user: nimbus\n", nil, nil,
 			func(c *Config) bool { return c.NimbusUser == "nimbus" && len(c.Notes) == 3 }, "defaults"},
-		{"read loop default", "", nil, nil,
-			func(c *Config) bool { return c.ReadLoop == "netpoll" }, "defaults"},
-		{"read loop from file", "pacemaker.io.read.loop: Callback\n", nil, nil,
-			func(c *Config) bool {
-				return c.ReadLoop == "callback" && c.Source["pacemaker.io.read.loop"] != "defaults"
-			}, "defaults"},
-		{"read loop from env", "", []string{"PACEMAKER_IO_READ_LOOP=callback"}, nil,
-			func(c *Config) bool { return c.ReadLoop == "callback" }, "defaults"},
+		{"removed read loop key is ignored with a note", "pacemaker.io.read.loop: callback\n", nil, nil,
+			func(c *Config) bool { return len(c.Notes) == 1 && c.Notes[0].Key == "pacemaker.io.read.loop" }, "defaults"},
 		{"kerberos users yaml list", "pacemaker.kerberos.users: [ops, nimbus2]\n", nil, nil,
 			func(c *Config) bool { return len(c.KerberosUsers) == 2 }, "defaults"},
 	}
@@ -97,8 +91,6 @@ func TestInvalid(t *testing.T) {
 		{"bad yaml", "pacemaker.port: [\n", nil, nil, []string{"pacemaker.yaml", "YAML"}},
 		{"bool", "pacemaker.auth.writes: maybe\n", nil, nil, []string{"pacemaker.auth.writes", "true or false"}},
 		{"kerberos without nimbus user", "pacemaker.auth.method: KERBEROS\n", nil, nil, []string{"nimbus.daemon.user"}},
-		{"unknown read loop", "pacemaker.io.read.loop: epoll\n", nil, nil, []string{"pacemaker.io.read.loop", "epoll", "netpoll or callback"}},
-		{"read loop wrong type", "pacemaker.io.read.loop: [callback]\n", nil, nil, []string{"pacemaker.io.read.loop", "netpoll or callback"}},
 		{"auth writes with NONE", "pacemaker.auth.writes: true\n", nil, nil, []string{"pacemaker.auth.writes", "DIGEST or KERBEROS"}},
 	}
 	for _, tt := range tests {

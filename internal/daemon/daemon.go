@@ -360,7 +360,6 @@ func serverSettings(cfg *config.Config, mech auth.Mechanism) server.Settings {
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		MaxConns:         cfg.MaxConns,
 		MaxConnsPerPeer:  cfg.MaxConnsPerPeer,
-		ReadLoop:         server.ReadLoop(cfg.ReadLoop),
 	}
 }
 

@@ -13,13 +13,7 @@ import (
 // benchRoundTrips pipelines batches of requests over one loopback
 // connection and reads the answers; it reports per-request cost.
 func benchRoundTrips(b *testing.B, make func(i int) *wire.Message) {
-	for _, loop := range readLoops {
-		b.Run(string(loop), func(b *testing.B) { benchLoop(b, loop, make) })
-	}
-}
-
-func benchLoop(b *testing.B, loop ReadLoop, make func(i int) *wire.Message) {
-	ts := startServer(&testing.T{}, loopSettings(loop), store.Limits{})
+	ts := startServer(&testing.T{}, defaultSettings(), store.Limits{})
 	nc, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		b.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
@@ -50,14 +49,6 @@ type conn struct {
 	// readDeadline is the read deadline this connection last set (Shutdown
 	// sets its own, and closing tells of it).
 	readDeadline time.Time
-
-	// The callback read loop (Settings.ReadLoop); raw is nil otherwise.
-	raw           syscall.RawConn
-	fdr           *fdReader
-	frames        uint64 // frames handled by the callback loop
-	rawStalled    bool   // the callback loop put the frame timeout on a partial frame
-	rawStallFrame uint64 // frames when it did
-	bigFrameBuf   bool   // a frame too large for the buffer was read since the callback loop last waited idle
 }
 
 func newConn(s *Server, nc net.Conn, peer, host string) *conn {
@@ -67,17 +58,7 @@ func newConn(s *Server, nc net.Conn, peer, host string) *conn {
 	}
 	st := s.settings.Load()
 	c := &conn{s: s, nc: nc, peer: peer, host: host}
-	var src io.Reader = nc
-	if st.ReadLoop == ReadLoopCallback {
-		if tc, ok := nc.(*net.TCPConn); ok {
-			if rc, err := tc.SyscallConn(); err == nil && enableInq(rc) == nil {
-				c.raw = rc
-				c.fdr = &fdReader{c: c, fd: -1}
-				src = c.fdr
-			}
-		}
-	}
-	c.br = bufio.NewReaderSize(src, readBufferSize)
+	c.br = bufio.NewReaderSize(nc, readBufferSize)
 	c.fr = wire.NewFrameReader(c.br, st.MaxFrame)
 	c.fr.Stall = c.stall
 	return c
@@ -95,15 +76,7 @@ func (c *conn) serve() {
 	defer c.nc.Close()
 	c.s.log.Debug("connection opened", "peer", c.peer)
 	for {
-		var err error
-		if c.raw != nil && !c.s.closing.Load() {
-			// nil: the next frame is read on the blocking path below.
-			err = c.serveCallback()
-			c.bigFrameBuf = err == nil
-		}
-		if err == nil {
-			err = c.serveFrame()
-		}
+		err := c.serveFrame()
 		if err == nil {
 			continue
 		}
@@ -134,7 +107,7 @@ func (c *conn) serveFrame() error {
 	return c.handleFrame(st, body)
 }
 
-// handleFrame answers one frame, whichever loop read it, and flushes the
+// handleFrame answers one frame and flushes the
 // answers once no further whole frame is buffered. It returns errEnded when
 // the connection must close (logged), else nil.
 func (c *conn) handleFrame(st *Settings, body []byte) error {
@@ -220,8 +193,7 @@ func (c *conn) stall(stalled bool) {
 	c.setReadDeadline(c.hsDeadline) // zero when no handshake: no deadline
 }
 
-// setReadDeadline sets the socket's read deadline and remembers it: the
-// callback read loop's raw reads check it themselves (see fdReader).
+// setReadDeadline sets the socket's read deadline and remembers it.
 func (c *conn) setReadDeadline(t time.Time) {
 	c.readDeadline = t
 	_ = c.nc.SetReadDeadline(t)

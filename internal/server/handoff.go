@@ -100,9 +100,7 @@ func (s *Server) Adopt(hc HandoffConn) error {
 		return ErrServerClosed
 	}
 	c := newConn(s, nc, peer, host)
-	if len(hc.Pending) > 0 && c.fdr != nil {
-		c.fdr.pending = hc.Pending
-	} else if len(hc.Pending) > 0 {
+	if len(hc.Pending) > 0 {
 		st := s.settings.Load()
 		c.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(hc.Pending), nc), readBufferSize)
 		c.fr = wire.NewFrameReader(c.br, st.MaxFrame)

@@ -37,9 +37,6 @@ type Settings struct {
 	HandshakeTimeout time.Duration
 	MaxConns         int
 	MaxConnsPerPeer  int
-	// ReadLoop picks how connections wait for requests; "" is
-	// ReadLoopNetpoll. Connections keep the loop they started with.
-	ReadLoop ReadLoop
 }
 
 // readBufferSize is each connection's bufio size: frames up to this size are

@@ -31,20 +31,10 @@ func defaultSettings() Settings {
 		HandshakeTimeout: 30 * time.Second, MaxConns: 1000, MaxConnsPerPeer: 1000}
 }
 
-// readLoops are the values of Settings.ReadLoop; bothLoops runs a test in each.
-var readLoops = []ReadLoop{ReadLoopNetpoll, ReadLoopCallback}
-
-// bothLoops runs test once per read loop, with the default settings
-// carrying it.
-func bothLoops(t *testing.T, test func(t *testing.T, s Settings)) {
+// withSettings runs test with the default settings.
+func withSettings(t *testing.T, test func(t *testing.T, s Settings)) {
 	t.Helper()
-	for _, loop := range readLoops {
-		t.Run(string(loop), func(t *testing.T) {
-			s := defaultSettings()
-			s.ReadLoop = loop
-			test(t, s)
-		})
-	}
+	test(t, defaultSettings())
 }
 
 func startServer(t *testing.T, s Settings, limits store.Limits) *testServer {
@@ -132,7 +122,7 @@ func pulse(id string, details string, mid int32) *wire.Message {
 }
 
 func TestEveryRequestType(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		ts := startServer(t, s, store.Limits{})
 		c := ts.dial(t)
 		steps := []struct {
@@ -175,7 +165,7 @@ func TestEveryRequestType(t *testing.T) {
 }
 
 func TestPipelinedBurstAnsweredInOrder(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		ts := startServer(t, s, store.Limits{})
 		c := ts.dial(t)
 		var burst []byte
@@ -194,7 +184,7 @@ func TestPipelinedBurstAnsweredInOrder(t *testing.T) {
 // TestBadInputClosesOnlyThatConnection: every kind of malformed input costs
 // its own connection, is logged with the peer, and leaves others served.
 func TestBadInputClosesOnlyThatConnection(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		frame := func(body []byte) []byte {
 			return append([]byte{byte(len(body) >> 24), byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
 		}
@@ -240,7 +230,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 }
 
 func TestTruncatedFrameAtEOF(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		ts := startServer(t, s, store.Limits{})
 		c := ts.dial(t)
 		f := wire.AppendFrame(nil, pulse("/a", "hello", 1))
@@ -265,7 +255,7 @@ func waitLog(t *testing.T, ts *testServer, s string) {
 // TestStalledFrameTimesOutIdleDoesNot: a frame that started must finish
 // within the frame timeout, but an idle connection is never closed.
 func TestStalledFrameTimesOutIdleDoesNot(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		s.FrameTimeout = 300 * time.Millisecond
 		ts := startServer(t, s, store.Limits{})
 		idle := ts.dial(t)
@@ -282,7 +272,7 @@ func TestStalledFrameTimesOutIdleDoesNot(t *testing.T) {
 }
 
 func TestConnectionLimits(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		s.MaxConnsPerPeer = 2
 		ts := startServer(t, s, store.Limits{})
 		// Loopback peers get loopbackReserve extra connections.
@@ -310,7 +300,7 @@ func TestConnectionLimits(t *testing.T) {
 }
 
 func TestStoreLimitAnswersNotAuthorized(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		ts := startServer(t, s, store.Limits{MaxKeys: 1})
 		c := ts.dial(t)
 		c.send(pulse("/a", "x", 1))
@@ -330,7 +320,7 @@ func TestStoreLimitAnswersNotAuthorized(t *testing.T) {
 }
 
 func TestShutdownAnswersWhatWasReceived(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		ts := startServer(t, s, store.Limits{})
 		c := ts.dial(t)
 		c.send(pulse("/a", "x", 1))
@@ -348,7 +338,7 @@ func TestShutdownAnswersWhatWasReceived(t *testing.T) {
 }
 
 func TestHealthAndWedge(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		ts := startServer(t, s, store.Limits{})
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

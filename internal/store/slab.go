@@ -89,9 +89,10 @@ func (sl *slab) wasteful() bool {
 }
 
 // rewrite replaces e's value, in place when the new one fits its slot
-// without wasting more than half of it.
+// without wasting more than half of it, and is smaller than SharedValueMin
+// (readers may hold on to larger values).
 func (sh *shard) rewrite(e *entry, value []byte) {
-	if c := cap(e.value); c >= len(value) && c <= 2*len(value)+64 {
+	if c := cap(e.value); c >= len(value) && c <= 2*len(value)+64 && len(value) < SharedValueMin {
 		e.value = e.value[:len(value)]
 		copy(e.value, value)
 		return

@@ -42,7 +42,7 @@ func TestSlabChurn(t *testing.T) {
 		if !ok || !slices.Equal(v, value(k, 5)) {
 			t.Fatalf("key %d: got %d bytes, ok %v", k, len(v), ok)
 		}
-		total += int64(len(v))
+		total += Cost(fmt.Sprintf("/wb/t%d/w%d", k%7, k), v)
 	}
 	if s.Bytes() != total || s.Keys() != keys {
 		t.Fatalf("accounting: %d bytes %d keys, want %d, %d", s.Bytes(), s.Keys(), total, keys)

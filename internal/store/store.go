@@ -25,14 +25,33 @@ var (
 	ErrTooManyKeys   = errors.New("store holds the maximum number of keys")
 	ErrStoreFull     = errors.New("store holds the maximum number of bytes")
 	ErrValueTooLarge = errors.New("heartbeat larger than the maximum heartbeat size")
+	ErrKeyTooLong    = errors.New("heartbeat path longer than pacemaker.max.key.bytes")
 )
 
 // Limits bound what the store may hold. Zero means unlimited.
 type Limits struct {
 	MaxKeys       int64
-	MaxBytes      int64 // sum of stored value lengths
+	MaxBytes      int64 // sum of Cost over the stored keys
 	MaxValueBytes int   // one value
+	MaxKeyBytes   int   // one key
 }
+
+// EntryOverhead is what one stored key costs beyond its path and value
+// bytes: its map slot and entry, its place in the path index, slab slot
+// rounding. Measured at 1 M keys (store.TestMemoryPerKey and the fill
+// benchmark): 150–250 bytes; the budget counts the upper end.
+const EntryOverhead = 256
+
+// Cost is what a key and its value count against Limits.MaxBytes.
+func Cost(key string, value []byte) int64 {
+	return int64(len(key)) + int64(len(value)) + EntryOverhead
+}
+
+// SharedValueMin is the size from which a stored value is never modified
+// in place: a rewrite stores a new buffer. A reader may then keep such a
+// value past View (an answer written straight from it, not copied per
+// connection) and see it whole even if the key is rewritten meanwhile.
+const SharedValueMin = 64 << 10
 
 // Store is safe for concurrent use.
 type Store struct {
@@ -95,13 +114,16 @@ func (s *Store) Put(key string, value []byte) error {
 	if l.MaxValueBytes > 0 && len(value) > l.MaxValueBytes {
 		return ErrValueTooLarge
 	}
+	if l.MaxKeyBytes > 0 && len(key) > l.MaxKeyBytes {
+		return ErrKeyTooLong
+	}
 	sh := s.shard(key)
 	now := s.now()
 	sh.mu.Lock()
 	e, ok := sh.m[key]
-	grow := int64(len(value))
+	grow := Cost(key, value)
 	if ok {
-		grow -= int64(len(e.value))
+		grow = int64(len(value)) - int64(len(e.value))
 	}
 	// Limits are reserved with one atomic add before the copy, so writers
 	// racing on different shards cannot pass a check together and overshoot.
@@ -162,7 +184,7 @@ func (s *Store) Restore(key string, value []byte, written time.Time) {
 	s.idx.add(owned)
 	sh.mu.Unlock()
 	s.keys.Add(1)
-	s.bytes.Add(int64(len(value)))
+	s.bytes.Add(Cost(key, value))
 }
 
 func clone(b []byte) []byte {
@@ -170,8 +192,8 @@ func clone(b []byte) []byte {
 }
 
 // View calls fn with the value stored under key while holding the shard's
-// read lock, so the caller can encode it without a copy. fn must not retain
-// or append to value. It reports whether the key exists; fn is not called when it does not.
+// read lock, so the caller can encode it without a copy. fn must not append
+// to value, nor retain it unless it is at least SharedValueMin bytes long. It reports whether the key exists; fn is not called when it does not.
 func (s *Store) View(key string, fn func(value []byte)) bool {
 	sh := s.shard(key)
 	sh.mu.RLock()
@@ -218,7 +240,7 @@ func (s *Store) deleteIf(key string, cond func(*entry) bool) bool {
 	sh.compactIfWasteful()
 	sh.mu.Unlock()
 	s.keys.Add(-1)
-	s.bytes.Add(-int64(len(e.value)))
+	s.bytes.Add(-Cost(key, e.value))
 	return true
 }
 
@@ -244,7 +266,8 @@ func (s *Store) Children(path string) []string { return s.idx.children(path) }
 // Keys returns the number of stored keys.
 func (s *Store) Keys() int64 { return s.keys.Load() }
 
-// Bytes returns the sum of the stored values' lengths.
+// Bytes returns the sum of Cost over the stored keys: what
+// Limits.MaxBytes bounds.
 func (s *Store) Bytes() int64 { return s.bytes.Load() }
 
 // Sweep drops heartbeats older than the TTL, one shard at a time, so no

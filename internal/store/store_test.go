@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,6 +142,8 @@ func TestPutCopiesKeyAndValue(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
+	// Keys are "/k/N": 4 bytes, so a put of n value bytes costs n+4+EntryOverhead.
+	const per = 4 + EntryOverhead
 	tests := []struct {
 		name   string
 		limits Limits
@@ -147,9 +151,11 @@ func TestLimits(t *testing.T) {
 		want   error // of the last put
 	}{
 		{"keys", Limits{MaxKeys: 2}, []int{1, 1, 1}, ErrTooManyKeys},
-		{"bytes", Limits{MaxBytes: 10}, []int{5, 5, 1}, ErrStoreFull},
+		{"bytes", Limits{MaxBytes: 2*per + 10}, []int{5, 5, 1}, ErrStoreFull},
+		{"key bytes count", Limits{MaxBytes: per}, []int{0, 0}, ErrStoreFull},
 		{"value", Limits{MaxValueBytes: 4}, []int{5}, ErrValueTooLarge},
-		{"within", Limits{MaxKeys: 3, MaxBytes: 3, MaxValueBytes: 1}, []int{1, 1, 1}, nil},
+		{"key", Limits{MaxKeyBytes: 3}, []int{1}, ErrKeyTooLong},
+		{"within", Limits{MaxKeys: 3, MaxBytes: 3 * (per + 1), MaxValueBytes: 1, MaxKeyBytes: 4}, []int{1, 1, 1}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,15 +170,41 @@ func TestLimits(t *testing.T) {
 		})
 	}
 	// Rewriting an existing key at the byte cap with a same-size value succeeds.
-	s := New(Limits{MaxBytes: 4})
+	s := New(Limits{MaxBytes: Cost("/a", make([]byte, 4))})
 	if err := s.Put("/a", make([]byte, 4)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Put("/a", make([]byte, 4)); err != nil {
 		t.Fatalf("same-size rewrite at cap: %v", err)
 	}
-	if s.Bytes() != 4 {
+	if s.Bytes() != Cost("/a", make([]byte, 4)) {
 		t.Fatalf("bytes = %d", s.Bytes())
+	}
+	// A 1 MiB key with a 1-byte value costs its key: keys cannot hide
+	// memory from the byte cap.
+	s = New(Limits{MaxBytes: 64 << 20})
+	big := strings.Repeat("k", 1<<20)
+	n := 0
+	for ; n < 100; n++ {
+		if err := s.Put(fmt.Sprintf("/%d/%s", n, big), []byte{1}); err != nil {
+			break
+		}
+	}
+	if n != 63 {
+		t.Fatalf("%d puts of 1 MiB keys fit under 64 MiB, want 63", n)
+	}
+}
+
+func TestSharedValuesAreNotRewrittenInPlace(t *testing.T) {
+	s := New(Limits{})
+	for _, size := range []int{SharedValueMin, SharedValueMin + 100} {
+		_ = s.Put("/a", bytes.Repeat([]byte{1}, size))
+		var held []byte
+		s.View("/a", func(v []byte) { held = v })
+		_ = s.Put("/a", bytes.Repeat([]byte{2}, size))
+		if held[0] != 1 || held[size-1] != 1 {
+			t.Fatalf("a %d-byte value a reader held was rewritten in place", size)
+		}
 	}
 }
 

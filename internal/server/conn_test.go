@@ -16,12 +16,6 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
-func loopSettings(loop ReadLoop) Settings {
-	s := defaultSettings()
-	s.ReadLoop = loop
-	return s
-}
-
 // serverConns returns the server's connections (for white-box checks).
 func serverConns(srv *Server) []*conn {
 	srv.mu.Lock()
@@ -31,35 +25,6 @@ func serverConns(srv *Server) []*conn {
 		out = append(out, c)
 	}
 	return out
-}
-
-// TestReadLoopChosenPerConnection: the setting picks the loop, and a reload
-// changes it for new connections only.
-func TestReadLoopChosenPerConnection(t *testing.T) {
-	ts := startServer(t, loopSettings(ReadLoopNetpoll), store.Limits{})
-	first := ts.dial(t)
-	first.send(path(wire.Exists, "/a", 1))
-	first.recv()
-	s := loopSettings(ReadLoopCallback)
-	ts.srv.SetSettings(s)
-	second := ts.dial(t)
-	second.send(path(wire.Exists, "/a", 2))
-	second.recv()
-	callback := 0
-	for _, c := range serverConns(ts.srv) {
-		if c.raw != nil {
-			callback++
-		}
-	}
-	if callback != 1 {
-		t.Fatalf("%d of 2 connections use the callback loop, want 1", callback)
-	}
-	for _, c := range []*rawConn{first, second} {
-		c.send(path(wire.Exists, "/a", 3))
-		if m := c.recv(); m.ID != 3 {
-			t.Fatalf("after the reload: %s", m)
-		}
-	}
 }
 
 // sendChunked writes b in pieces of n bytes with a pause between, so the
@@ -92,7 +57,7 @@ func TestLargeFramesAmongSmallOnes(t *testing.T) {
 		{"7001-byte pieces", 7001, 2 * time.Millisecond},
 		{"5-byte pieces at first", 5, 0},
 	}
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		ts := startServer(t, s, store.Limits{})
 		for _, send := range sends {
 			t.Run(send.name, func(t *testing.T) {
@@ -128,7 +93,7 @@ func TestLargeFramesAmongSmallOnes(t *testing.T) {
 // when it stays mid-frame for longer in all; a large frame that stalls is
 // closed like a small one.
 func TestEachFrameGetsItsOwnTimeout(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		// Each frame takes 600 ms of a 1 s timeout; both together, 1.2 s.
 		s.FrameTimeout = time.Second
 		ts := startServer(t, s, store.Limits{})
@@ -168,7 +133,7 @@ func TestEachFrameGetsItsOwnTimeout(t *testing.T) {
 // client half-closes and waits for the answer and the close) or cuts a
 // frame short.
 func TestEndOfStreamWithTheLastBytes(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		ts := startServer(t, s, store.Limits{})
 		whole := ts.dial(t)
 		whole.sendRaw(append(wire.AppendFrame(nil, pulse("/a", "x", 1)), wire.AppendFrame(nil, path(wire.Exists, "/a", 2))...))
@@ -266,7 +231,7 @@ func handshake(t *testing.T, r *rawConn, mech auth.ClientMechanism) {
 // failed handshake and a handshake that stalls past its deadline.
 func TestSASLHandshake(t *testing.T) {
 	secret := digest.SecretFromCredentials("storm", "secret")
-	bothLoops(t, func(t *testing.T, s Settings) {
+	withSettings(t, func(t *testing.T, s Settings) {
 		s.Method, s.Mechanism = auth.Digest, digest.NewMechanism(secret)
 		s.HandshakeTimeout = 300 * time.Millisecond
 		ts := startServer(t, s, store.Limits{})
@@ -323,7 +288,7 @@ func TestShutdownDuringPipelinedTraffic(t *testing.T) {
 			name = "handoff"
 		}
 		t.Run(name, func(t *testing.T) {
-			bothLoops(t, func(t *testing.T, s Settings) {
+			withSettings(t, func(t *testing.T, s Settings) {
 				ts := startServer(t, s, store.Limits{})
 				c := ts.dial(t)
 				var burst []byte
