@@ -441,6 +441,10 @@ func toInt(raw any) (int64, error) {
 }
 
 func (c *Config) check() error {
+	if c.MaxBufferedBytes < int64(c.MaxFrame) {
+		return &Error{Key: "pacemaker.max.buffered.bytes", Value: fmt.Sprint(c.MaxBufferedBytes), Source: c.Source["pacemaker.max.buffered.bytes"],
+			Reason: fmt.Sprintf("must hold at least one frame of pacemaker.thrift.message.size.max (%d)", c.MaxFrame)}
+	}
 	if c.AuthMethod == auth.Kerberos && c.NimbusUser == "" && len(c.KerberosUsers) == 0 {
 		return &Error{Key: "nimbus.daemon.user", Source: c.Source["nimbus.daemon.user"],
 			Reason: "KERBEROS needs nimbus.daemon.user (or pacemaker.kerberos.users): nobody could read"}

@@ -347,7 +347,7 @@ func logNotes(log *slog.Logger, cfg *config.Config) {
 }
 
 func storeLimits(cfg *config.Config) store.Limits {
-	return store.Limits{MaxKeys: cfg.MaxKeys, MaxBytes: cfg.MaxStoredBytes, MaxValueBytes: cfg.MaxFrame}
+	return store.Limits{MaxKeys: cfg.MaxKeys, MaxBytes: cfg.MaxStoredBytes, MaxValueBytes: cfg.MaxFrame, MaxKeyBytes: cfg.MaxKeyBytes}
 }
 
 func serverSettings(cfg *config.Config, mech auth.Mechanism) server.Settings {
@@ -360,6 +360,7 @@ func serverSettings(cfg *config.Config, mech auth.Mechanism) server.Settings {
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		MaxConns:         cfg.MaxConns,
 		MaxConnsPerPeer:  cfg.MaxConnsPerPeer,
+		MaxBuffered:      cfg.MaxBufferedBytes,
 	}
 }
 
@@ -374,19 +375,32 @@ func applyMaxThreads(cfg *config.Config) {
 	}
 }
 
-// memoryHeadroom is what the daemon needs beyond the stored heartbeats:
-// connections' buffers, the index, the runtime.
-const memoryHeadroom = 256 << 20
+// The runtime's soft memory limit is what the budgets allow: the stored
+// heartbeats (pacemaker.max.stored.bytes, which counts keys and per-key
+// costs), the buffered I/O (pacemaker.max.buffered.bytes), each allowed
+// connection's fixed buffers, and headroom for the runtime and the garbage
+// the collector has not yet taken. Near it the collector works harder
+// instead of letting the heap double (the Go default).
+const (
+	memoryHeadroom = 128 << 20
+	// perConnFixed is a connection's memory outside the budgets: its 16 KiB
+	// read buffer, its answers up to the write credit, its goroutine's
+	// stack (8 KiB, more while deep in a handshake) and its bookkeeping.
+	perConnFixed = 40 << 10
+)
 
-// applyMemoryLimit sets the runtime's soft memory limit to
-// pacemaker.max.stored.bytes plus a quarter plus headroom, so near the cap
-// the collector works harder instead of letting the heap double (the Go
-// default). An operator's own GOMEMLIMIT wins.
+// memoryLimit returns the soft memory limit the budgets imply.
+func memoryLimit(cfg *config.Config) int64 {
+	return cfg.MaxStoredBytes + cfg.MaxStoredBytes/8 + cfg.MaxBufferedBytes + int64(cfg.MaxConns)*perConnFixed + memoryHeadroom
+}
+
+// applyMemoryLimit sets the runtime's soft memory limit from the budgets
+// (memoryLimit). An operator's own GOMEMLIMIT wins.
 func applyMemoryLimit(cfg *config.Config, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" || cfg.MaxStoredBytes <= 0 {
 		return
 	}
-	limit := cfg.MaxStoredBytes + cfg.MaxStoredBytes/4 + memoryHeadroom
+	limit := memoryLimit(cfg)
 	debug.SetMemoryLimit(limit)
 	log.Debug("soft memory limit set", "limit_bytes", limit)
 }

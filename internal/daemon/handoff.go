@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/fdcarrier"
 	"github.com/storm-pacemaker/pacemaker/internal/handoff"
 	"github.com/storm-pacemaker/pacemaker/internal/sdnotify"
@@ -134,7 +135,7 @@ func (d *daemon) resume(prev inherited) {
 		}
 		f := conns[m.Index]
 		conns[m.Index] = nil
-		err := d.srv.Adopt(server.HandoffConn{File: f, Peer: m.Peer, Authenticated: m.Authenticated, Identity: m.Identity, Pending: m.Pending})
+		err := d.srv.Adopt(server.HandoffConn{File: f, Peer: m.Peer, Authenticated: m.Authenticated, Identity: m.Identity, Method: auth.Method(m.Method), Pending: m.Pending})
 		if err != nil {
 			d.log.Warn("cannot adopt a connection of the previous process", "peer", m.Peer, "err", err)
 			continue

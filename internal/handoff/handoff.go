@@ -55,7 +55,12 @@ type Conn struct {
 	Peer          string
 	Authenticated bool
 	Identity      string
-	Pending       []byte
+	// Method is the auth method the identity was proven under. It travels
+	// in the identity field as "METHOD\x00identity", which a process that
+	// predates it reads as an identity no mechanism knows (so it may not
+	// read); an identity without it is from such a process.
+	Method  string
+	Pending []byte
 }
 
 // Write snapshots st and conns into a new sealed memfd.
@@ -108,7 +113,11 @@ func encode(w io.Writer, st *store.Store, conns []server.HandoffConn) error {
 			auth = 1
 		}
 		bw.WriteByte(auth)
-		putBytes([]byte(c.Identity))
+		id := c.Identity
+		if c.Method != "" {
+			id = string(c.Method) + "\x00" + id
+		}
+		putBytes([]byte(id))
 		putBytes(c.Pending)
 	}
 	bw.WriteByte(tagEnd)
@@ -158,6 +167,9 @@ func Read(f *os.File, st *store.Store) ([]Conn, error) {
 		case tagConn:
 			c := Conn{Index: int(r.u32()), Peer: string(r.bytes()), Authenticated: r.byte1() == 1}
 			c.Identity = string(r.bytes())
+			if m, id, ok := strings.Cut(c.Identity, "\x00"); ok {
+				c.Method, c.Identity = m, id
+			}
 			c.Pending = r.bytes()
 			conns = append(conns, c)
 		default:

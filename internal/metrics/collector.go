@@ -31,6 +31,8 @@ type statsCollector struct {
 	connsClosed  *prometheus.Desc
 	authOK       *prometheus.Desc
 	authFailed   *prometheus.Desc
+	buffered     *prometheus.Desc
+	maxBuffered  *prometheus.Desc
 }
 
 // alwaysCounted are the request types whose counters exist from the start,
@@ -62,6 +64,8 @@ func newStatsCollector(srv *server.Server) *statsCollector {
 		connsClosed:   d("connections_closed_total", "Client connections closed."),
 		authOK:        d("auth_successes_total", "SASL handshakes that succeeded."),
 		authFailed:    d("auth_failures_total", "SASL handshakes that failed, by mechanism and reason.", "method", "reason"),
+		buffered:      d("buffered_bytes", "Bytes reserved for I/O across all connections: large frames arriving, answers not yet written (pacemaker.max.buffered.bytes bounds it)."),
+		maxBuffered:   d("max_buffered_bytes", "pacemaker.max.buffered.bytes in force."),
 	}
 }
 
@@ -69,7 +73,7 @@ func newStatsCollector(srv *server.Server) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.sendPulses, c.getPulses, c.pulseBytesIn, c.pulseBytesOut, c.keys,
 		c.storedBytes, c.requests, c.rejected, c.bytesIn, c.bytesOut, c.openConns, c.connsByState,
-		c.connsOpened, c.connsClosed, c.authOK, c.authFailed} {
+		c.connsOpened, c.connsClosed, c.authOK, c.authFailed, c.buffered, c.maxBuffered} {
 		ch <- d
 	}
 }
@@ -113,4 +117,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.connsClosed, st.ConnsClosed.Load())
 	counter(c.authOK, st.AuthSuccesses.Load())
 	st.AuthFailures(func(method, reason string, n uint64) { counter(c.authFailed, n, method, reason) })
+	used, limit := c.srv.Buffered()
+	gauge(c.buffered, float64(used))
+	gauge(c.maxBuffered, float64(limit))
 }

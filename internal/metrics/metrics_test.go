@@ -230,7 +230,7 @@ func TestCountersMoveByExactlyTheRequestsMade(t *testing.T) {
 		{"pacemaker_heartbeat_sent_bytes_total", nil, 300},
 		{"pacemaker_heartbeat_size_bytes", nil, 4}, // observations
 		{"pacemaker_keys", nil, 2},
-		{"pacemaker_stored_bytes", nil, 150 + 300},
+		{"pacemaker_stored_bytes", nil, float64(store.Cost("/workerbeats/t1/n-1", pulse(150)) + store.Cost("/workerbeats/t1/n-2", pulse(300)))},
 		{"pacemaker_requests_total", []string{"type=SEND_PULSE"}, 4},
 		{"pacemaker_requests_total", []string{"type=GET_PULSE"}, 2},
 		{"pacemaker_requests_total", []string{"type=GET_ALL_NODES_FOR_PATH"}, 1},

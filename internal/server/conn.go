@@ -33,15 +33,26 @@ type conn struct {
 	out  []byte
 	req  wire.Message
 
-	state       atomic.Int32
-	mech        auth.Mechanism // the mechanism this connection authenticates with
-	exchange    auth.Exchange  // non-nil during a handshake
+	state    atomic.Int32
+	mech     auth.Mechanism // the mechanism this connection authenticates with
+	method   auth.Method    // the method it authenticated under
+	exchange auth.Exchange  // non-nil during a handshake
+	// authzFor is the settings mayRead was judged under: a reload
+	// re-judges it at the next read.
+	authzFor    *Settings
 	hsDeadline  time.Time
 	identity    string
 	mayRead     bool
-	readDenied  bool // a refused read was logged already
 	writeDenied bool
+	demoted     bool // a reload changed the method since it authenticated (logged)
 	limitLogged bool
+
+	// held is what this connection has reserved of the buffered budget
+	// (large frame buffer and answers beyond writeCredit); outHeld is the
+	// answers' part. evicted: the budget closed it for holding the most.
+	held    atomic.Int64
+	outHeld int64
+	evicted atomic.Bool
 	// writeDeadline is the write deadline last set, and writeTimeout the
 	// frame timeout it was computed from.
 	writeDeadline time.Time
@@ -59,9 +70,17 @@ func newConn(s *Server, nc net.Conn, peer, host string) *conn {
 	st := s.settings.Load()
 	c := &conn{s: s, nc: nc, peer: peer, host: host}
 	c.br = bufio.NewReaderSize(nc, readBufferSize)
+	c.setFrameReader(st)
+	return c
+}
+
+// setFrameReader reads frames from c.br: their maximum is the one in force
+// when each length prefix arrives, large ones are counted in the budget.
+func (c *conn) setFrameReader(st *Settings) {
 	c.fr = wire.NewFrameReader(c.br, st.MaxFrame)
 	c.fr.Stall = c.stall
-	return c
+	c.fr.Max = func() int { return c.s.settings.Load().MaxFrame }
+	c.fr.Budget = frameBudget{c}
 }
 
 // errClose ends a connection after its reason has been logged.
@@ -98,13 +117,13 @@ func (c *conn) serve() {
 // or nil to go on.
 func (c *conn) serveFrame() error {
 	c.s.waitWedge()
-	st := c.s.settings.Load()
-	c.fr.SetMax(st.MaxFrame)
 	body, err := c.fr.Next()
 	if err != nil {
 		return err
 	}
-	return c.handleFrame(st, body)
+	// The settings in force now judge the request, not those of when the
+	// connection began to wait for it.
+	return c.handleFrame(c.s.settings.Load(), body)
 }
 
 // handleFrame answers one frame and flushes the
@@ -112,7 +131,7 @@ func (c *conn) serveFrame() error {
 // the connection must close (logged), else nil.
 func (c *conn) handleFrame(st *Settings, body []byte) error {
 	c.s.stats.BytesIn.Add(uint64(len(body) + 4))
-	if err := wire.DecodeView(body, &c.req); err != nil {
+	if err := wire.DecodeRequest(body, &c.req); err != nil {
 		c.s.stats.reject("malformed frame")
 		c.s.log.Warn("malformed frame; closing connection", "peer", c.peer, "err", err, "bytes", len(body))
 		return errEnded
@@ -154,12 +173,83 @@ func (c *conn) flush(st *Settings) error {
 	c.refreshWriteDeadline(st.FrameTimeout)
 	n, err := c.nc.Write(c.out)
 	c.s.stats.BytesOut.Add(uint64(n))
-	if cap(c.out) > 1<<20 {
+	c.wrote()
+	return err
+}
+
+// wrote empties c.out after a write and gives back its reservation; an
+// out buffer larger than the credit is let go, so an idle connection holds
+// no more than writeCredit for its answers.
+func (c *conn) wrote() {
+	if cap(c.out) > writeCredit {
 		c.out = nil
 	} else {
 		c.out = c.out[:0]
 	}
-	return err
+	c.s.release(c, c.outHeld)
+	c.outHeld = 0
+}
+
+// room makes sure an answer of n more bytes is counted: what c.out would
+// hold beyond writeCredit is reserved from the buffered budget before it is
+// allocated. Pending answers are written first, so a connection that waits
+// for memory holds none. An error ends the connection (logged).
+func (c *conn) room(st *Settings, n int) error {
+	over := int64(len(c.out)+n-writeCredit) - c.outHeld
+	if over <= 0 {
+		return nil
+	}
+	if len(c.out) > 0 {
+		if err := c.flush(st); err != nil {
+			c.s.log.Info("write failed; closing connection", "peer", c.peer, "err", err)
+			return errClose
+		}
+		if over = int64(n - writeCredit); over <= 0 {
+			return nil
+		}
+	}
+	if err := c.s.reserve(c, over, time.Now().Add(st.FrameTimeout)); err != nil {
+		c.budgetFailed(err, over)
+		return errClose
+	}
+	c.outHeld += over
+	return nil
+}
+
+// budgetFailed logs a reservation that ended the connection.
+func (c *conn) budgetFailed(err error, n int64) {
+	if errors.Is(err, errEvicted) {
+		return // logged by the eviction
+	}
+	c.s.stats.reject("buffer budget")
+	used, max := c.s.Buffered()
+	c.s.log.Warn("buffered memory budget spent; closing connection", "peer", c.peer, "wanted_bytes", n,
+		"buffered_bytes", used, "max_buffered_bytes", max)
+}
+
+// answer appends m to the pending answers after checking it against the
+// frame maximum (a client could not read a larger one: it is refused with
+// NOT_AUTHORIZED, logged and counted) and the buffered budget.
+func (c *conn) answer(st *Settings, m *wire.Message) error {
+	n := wire.FrameSize(m)
+	if n-4 > st.MaxFrame {
+		c.answerTooLarge(st, m, n)
+		m = &wire.Message{Type: wire.NotAuthorized, ID: m.ID, HasID: true}
+		n = wire.FrameSize(m)
+	}
+	if err := c.room(st, n); err != nil {
+		return err
+	}
+	c.out = wire.AppendFrame(c.out, m)
+	return nil
+}
+
+func (c *conn) answerTooLarge(st *Settings, m *wire.Message, n int) {
+	c.s.stats.reject("answer too large")
+	if c.s.rejectLog.allow() {
+		c.s.log.Warn("answer larger than pacemaker.thrift.message.size.max refused; answering NOT_AUTHORIZED",
+			"peer", c.peer, "answer", m.Type.String(), "bytes", n-4, "max", st.MaxFrame)
+	}
 }
 
 // refreshWriteDeadline keeps a write deadline of about timeout ahead, so a
@@ -214,6 +304,12 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		c.s.stats.reject("truncated frame")
 		c.s.log.Warn("connection closed in the middle of a frame", "peer", c.peer)
+	case errors.Is(err, errEvicted):
+		// Logged by the eviction.
+	case errors.Is(err, errBudgetSpent):
+		c.budgetFailed(err, 0)
+	case c.evicted.Load():
+		// Its socket was closed by the eviction, which logged it.
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if c.exchange != nil {
 			c.s.stats.authFailure(c.mechName(), "handshake timeout")
@@ -236,8 +332,8 @@ func (c *conn) mechName() string {
 
 // reply appends an answer with no data to the request's message_id. Storm
 // always sets message_id on answers (-1 when the request had none).
-func (c *conn) reply(t wire.MessageType, id int32) {
-	c.out = wire.AppendFrame(c.out, &wire.Message{Type: t, ID: id, HasID: true})
+func (c *conn) reply(st *Settings, t wire.MessageType, id int32) error {
+	return c.answer(st, &wire.Message{Type: t, ID: id, HasID: true})
 }
 
 func (c *conn) handle(st *Settings, m *wire.Message) error {
@@ -255,119 +351,188 @@ func (c *conn) handle(st *Settings, m *wire.Message) error {
 	switch m.Type {
 	case wire.CreatePath:
 		// A no-op in Storm: keys need no parent directories.
-		if c.writeAllowed(st, m) {
-			c.reply(wire.CreatePathResponse, id)
+		if m.Field != wire.FieldPath {
+			return fmt.Errorf("%s without a path", m.Type)
 		}
+		if ok, err := c.writeAllowed(st, m); !ok {
+			return err
+		}
+		return c.reply(st, wire.CreatePathResponse, id)
 	case wire.SendPulse:
 		if m.Field != wire.FieldPulse || m.Pulse.Details == nil {
 			return errors.New("SEND_PULSE without a pulse with details")
 		}
-		if !c.writeAllowed(st, m) {
-			return nil
+		if ok, err := c.writeAllowed(st, m); !ok {
+			return err
 		}
 		c.s.stats.PulseBytes.Add(uint64(len(m.Pulse.Details)))
 		if c.s.observer != nil {
 			c.s.observer.PulseSize(len(m.Pulse.Details))
 		}
 		if err := c.s.store.Put(m.Pulse.ID, m.Pulse.Details); err != nil {
-			c.limitHit(m, err)
-			return nil
+			return c.limitHit(st, m, err)
 		}
-		c.reply(wire.SendPulseResponse, id)
+		return c.reply(st, wire.SendPulseResponse, id)
 	case wire.DeletePath, wire.DeletePulseID:
 		if m.Field != wire.FieldPath {
 			return fmt.Errorf("%s without a path", m.Type)
 		}
-		if !c.writeAllowed(st, m) {
-			return nil
+		if ok, err := c.writeAllowed(st, m); !ok {
+			return err
 		}
 		if m.Type == wire.DeletePath {
 			c.s.store.DeletePath(m.Path)
-			c.reply(wire.DeletePathResponse, id)
-		} else {
-			c.s.store.Delete(m.Path)
-			c.reply(wire.DeletePulseIDResponse, id)
+			return c.reply(st, wire.DeletePathResponse, id)
 		}
+		c.s.store.Delete(m.Path)
+		return c.reply(st, wire.DeletePulseIDResponse, id)
 	case wire.Exists, wire.GetPulse, wire.GetAllNodesForPath, wire.GetAllPulseForPath:
 		if m.Field != wire.FieldPath {
 			return fmt.Errorf("%s without a path", m.Type)
 		}
-		if !c.readAllowed(st, m) {
-			return nil
+		if ok, err := c.readAllowed(st, m); !ok {
+			return err
 		}
-		c.read(m, id)
+		return c.read(st, m, id)
 	default:
 		// A known type that is not a request (an answer type sent to us).
 		// Storm logs and answers nothing, leaving the client to retry for
 		// ~11 s; we answer NOT_AUTHORIZED so the request fails at once.
 		c.s.stats.reject("unexpected type")
 		c.s.log.Warn("unexpected message type; answering NOT_AUTHORIZED", "peer", c.peer, "type", m.Type.String())
-		c.reply(wire.NotAuthorized, id)
+		return c.reply(st, wire.NotAuthorized, id)
+	}
+}
+
+func (c *conn) read(st *Settings, m *wire.Message, id int32) error {
+	switch m.Type {
+	case wire.Exists:
+		return c.answer(st, &wire.Message{Type: wire.ExistsResponse, Field: wire.FieldBool,
+			Bool: c.s.store.Exists(m.Path), ID: id, HasID: true})
+	case wire.GetPulse:
+		return c.getPulse(st, m.Path, id)
+	case wire.GetAllNodesForPath:
+		return c.answer(st, &wire.Message{Type: wire.GetAllNodesForPathResponse, Field: wire.FieldNodes,
+			Nodes: c.s.store.Children(m.Path), ID: id, HasID: true})
+	default: // GET_ALL_PULSE_FOR_PATH
+		// Storm's server answers this with no data; so do we.
+		return c.reply(st, wire.GetAllPulseForPathResponse, id)
+	}
+}
+
+// getPulse answers GET_PULSE. The answer's room is reserved before it is
+// built (a first look at the value's size), and a value of
+// store.SharedValueMin bytes or more is written to the socket from where it
+// is stored rather than copied for each reader.
+func (c *conn) getPulse(st *Settings, key string, id int32) error {
+	resp := wire.Message{Type: wire.GetPulseResponse, Field: wire.FieldPulse, Pulse: wire.Pulse{ID: key}, ID: id, HasID: true}
+	size := -1
+	c.s.store.View(key, func(v []byte) { size = len(v) })
+	if size < 0 {
+		// Storm answers a pulse with the id and no details.
+		return c.answer(st, &resp)
+	}
+	resp.Pulse.Details = make([]byte, 0) // sized as present, for FrameSize
+	n := wire.FrameSize(&resp) + size
+	if n-4 > st.MaxFrame {
+		c.answerTooLarge(st, &resp, n)
+		return c.reply(st, wire.NotAuthorized, id)
+	}
+	if err := c.room(st, n); err != nil {
+		return err
+	}
+	var shared []byte
+	found := c.s.store.View(key, func(v []byte) {
+		c.s.stats.PulseBytesOut.Add(uint64(len(v)))
+		if len(v) >= store.SharedValueMin {
+			shared = v
+			return
+		}
+		resp.Pulse.Details = v
+		if v == nil {
+			resp.Pulse.Details = []byte{}
+		}
+		c.out = wire.AppendFrame(c.out, &resp)
+	})
+	switch {
+	case !found: // deleted since the first look
+		resp.Pulse.Details = nil
+		c.out = wire.AppendFrame(c.out, &resp)
+	case shared != nil:
+		resp.Pulse.Details = shared
+		var at int
+		c.out, at = wire.AppendFrameSplit(c.out, &resp)
+		c.refreshWriteDeadline(st.FrameTimeout)
+		bufs := net.Buffers{c.out[:at], shared, c.out[at:]}
+		written, err := bufs.WriteTo(c.nc)
+		c.s.stats.BytesOut.Add(uint64(written))
+		c.wrote()
+		if err != nil {
+			c.s.log.Info("write failed; closing connection", "peer", c.peer, "err", err)
+			return errClose
+		}
 	}
 	return nil
 }
 
-func (c *conn) read(m *wire.Message, id int32) {
-	switch m.Type {
-	case wire.Exists:
-		c.out = wire.AppendFrame(c.out, &wire.Message{Type: wire.ExistsResponse, Field: wire.FieldBool,
-			Bool: c.s.store.Exists(m.Path), ID: id, HasID: true})
-	case wire.GetPulse:
-		resp := wire.Message{Type: wire.GetPulseResponse, Field: wire.FieldPulse, Pulse: wire.Pulse{ID: m.Path}, ID: id, HasID: true}
-		found := c.s.store.View(m.Path, func(v []byte) {
-			resp.Pulse.Details = v
-			if resp.Pulse.Details == nil {
-				resp.Pulse.Details = []byte{}
-			}
-			c.out = wire.AppendFrame(c.out, &resp)
-			c.s.stats.PulseBytesOut.Add(uint64(len(v)))
-		})
-		if !found {
-			// Storm answers a pulse with the id and no details.
-			c.out = wire.AppendFrame(c.out, &resp)
-		}
-	case wire.GetAllNodesForPath:
-		c.out = wire.AppendFrame(c.out, &wire.Message{Type: wire.GetAllNodesForPathResponse, Field: wire.FieldNodes,
-			Nodes: c.s.store.Children(m.Path), ID: id, HasID: true})
-	case wire.GetAllPulseForPath:
-		// Storm's server answers this with no data; so do we.
-		c.reply(wire.GetAllPulseForPathResponse, id)
+// authenticated reports whether c counts as authenticated under st: it
+// finished a handshake under the method still in force.
+func (c *conn) authenticated(st *Settings) bool {
+	if c.state.Load() != stateAuthenticated {
+		return false
 	}
+	if c.method != st.Method {
+		if !c.demoted {
+			c.demoted = true
+			c.s.log.Warn("connection authenticated under another pacemaker.auth.method; a reload changed it, so it counts as unauthenticated",
+				"peer", c.peer, "identity", c.identity, "authenticated_with", string(c.method), "method", string(st.Method))
+		}
+		return false
+	}
+	return true
 }
 
-func (c *conn) writeAllowed(st *Settings, m *wire.Message) bool {
-	if !st.AuthWrites || st.Method == auth.None || c.state.Load() == stateAuthenticated {
-		return true
+// writeAllowed answers NOT_AUTHORIZED to a write that needs authentication
+// under st and reports false (with an error only when the answer failed).
+func (c *conn) writeAllowed(st *Settings, m *wire.Message) (bool, error) {
+	if !st.AuthWrites || st.Method == auth.None || c.authenticated(st) {
+		return true, nil
 	}
 	c.s.stats.reject("unauthenticated write")
 	if !c.writeDenied {
 		c.writeDenied = true
 		c.s.log.Warn("write refused: pacemaker.auth.writes needs an authenticated connection", "peer", c.peer, "request", m.Type.String())
 	}
-	c.reply(wire.NotAuthorized, m.MessageID())
-	return false
+	return false, c.reply(st, wire.NotAuthorized, m.MessageID())
 }
 
-func (c *conn) readAllowed(st *Settings, m *wire.Message) bool {
-	if st.Method == auth.None || (c.state.Load() == stateAuthenticated && c.mayRead) {
-		return true
+// readAllowed is writeAllowed for reads: they need an authenticated
+// identity that the mechanism in force lets read.
+func (c *conn) readAllowed(st *Settings, m *wire.Message) (bool, error) {
+	if st.Method == auth.None {
+		return true, nil
+	}
+	authed := c.authenticated(st)
+	if authed && c.authzFor != st {
+		// First read under these settings: judge the identity again.
+		var reason string
+		c.mayRead, reason = st.Mechanism.MayRead(c.identity)
+		c.authzFor = st
+		if !c.mayRead {
+			c.s.log.Warn("read refused", "peer", c.peer, "identity", c.identity, "reason", reason)
+		}
+	}
+	if authed && c.mayRead {
+		return true, nil
 	}
 	c.s.stats.reject("unauthorized read")
-	if c.state.Load() == stateAuthenticated && !c.readDenied {
-		// Unauthenticated reads are normal noise (workers never read), but an
-		// authenticated principal that may not read is a misconfiguration.
-		c.readDenied = true
-		_, reason := c.mech.MayRead(c.identity)
-		c.s.log.Warn("read refused", "peer", c.peer, "identity", c.identity, "reason", reason)
-	}
-	c.reply(wire.NotAuthorized, m.MessageID())
-	return false
+	return false, c.reply(st, wire.NotAuthorized, m.MessageID())
 }
 
 // limitHit answers a write the store refused. The protocol has no error
 // answer but NOT_AUTHORIZED, which Storm's client turns into a failed write
 // that it retries.
-func (c *conn) limitHit(m *wire.Message, err error) {
+func (c *conn) limitHit(st *Settings, m *wire.Message, err error) error {
 	reason := "store limit"
 	switch {
 	case errors.Is(err, store.ErrTooManyKeys):
@@ -376,14 +541,20 @@ func (c *conn) limitHit(m *wire.Message, err error) {
 		reason = "max stored bytes"
 	case errors.Is(err, store.ErrValueTooLarge):
 		reason = "heartbeat too large"
+	case errors.Is(err, store.ErrKeyTooLong):
+		reason = "key too long"
 	}
 	c.s.stats.reject(reason)
 	if !c.limitLogged || c.s.rejectLog.allow() {
 		c.limitLogged = true
-		c.s.log.Warn("write refused by a store limit", "peer", c.peer, "key", m.Pulse.ID, "reason", reason,
+		key := m.Pulse.ID
+		if len(key) > 256 {
+			key = key[:256] + "…"
+		}
+		c.s.log.Warn("write refused by a store limit", "peer", c.peer, "key", key, "key_bytes", len(m.Pulse.ID), "reason", reason,
 			"bytes", len(m.Pulse.Details), "keys", c.s.store.Keys(), "stored_bytes", c.s.store.Bytes())
 	}
-	c.reply(wire.NotAuthorized, m.MessageID())
+	return c.reply(st, wire.NotAuthorized, m.MessageID())
 }
 
 func (c *conn) control(st *Settings, m *wire.Message) error {
@@ -407,7 +578,7 @@ func (c *conn) control(st *Settings, m *wire.Message) error {
 		return c.authFailed(err)
 	}
 	if challenge != nil {
-		c.out = wire.AppendFrame(c.out, wire.NewSaslToken(challenge))
+		return c.answer(st, wire.NewSaslToken(challenge))
 	}
 	return nil
 }
@@ -415,7 +586,7 @@ func (c *conn) control(st *Settings, m *wire.Message) error {
 // begin starts a handshake with the mechanism in force now; a reload
 // mid-handshake does not change it.
 func (c *conn) begin(st *Settings) {
-	c.mech = st.Mechanism
+	c.mech, c.method = st.Mechanism, st.Method
 	c.exchange = c.mech.NewExchange(c.peer)
 	c.state.Store(stateHandshaking)
 	c.hsDeadline = time.Now().Add(st.HandshakeTimeout)
@@ -439,7 +610,9 @@ func (c *conn) saslToken(st *Settings, m *wire.Message) error {
 		return c.authFailed(err)
 	}
 	if reply != nil {
-		c.out = wire.AppendFrame(c.out, wire.NewSaslToken(reply))
+		if err := c.answer(st, wire.NewSaslToken(reply)); err != nil {
+			return err
+		}
 	}
 	if !done {
 		return nil
@@ -451,7 +624,13 @@ func (c *conn) saslToken(st *Settings, m *wire.Message) error {
 	c.state.Store(stateAuthenticated)
 	var reason string
 	c.mayRead, reason = c.mech.MayRead(c.identity)
-	c.out = wire.AppendFrame(c.out, wire.NewControl(wire.ControlSaslComplete))
+	c.authzFor = nil // judged again at the first read, under the settings then in force
+	if c.mech == st.Mechanism {
+		c.authzFor = st
+	}
+	if err := c.answer(st, wire.NewControl(wire.ControlSaslComplete)); err != nil {
+		return err
+	}
 	c.s.stats.AuthSuccesses.Add(1)
 	attrs := []any{"peer", c.peer, "method", c.mech.Name(), "identity", c.identity, "may_read", c.mayRead}
 	if !c.mayRead {

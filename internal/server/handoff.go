@@ -9,7 +9,7 @@ import (
 	"net"
 	"os"
 
-	"github.com/storm-pacemaker/pacemaker/internal/wire"
+	"github.com/storm-pacemaker/pacemaker/internal/auth"
 )
 
 // HandoffConn is one client connection passed from a stopping process to
@@ -22,6 +22,9 @@ type HandoffConn struct {
 	// re-checks it against its own config (MayRead).
 	Authenticated bool
 	Identity      string
+	// Method is the pacemaker.auth.method it authenticated under; "" from
+	// a predecessor that did not say (taken as the successor's own).
+	Method auth.Method
 	// Pending holds bytes already read from the socket but not yet handled:
 	// the start of a frame that was arriving at the hand-over.
 	Pending []byte
@@ -73,6 +76,7 @@ func (c *conn) handOver() bool {
 		Peer:          c.peer,
 		Authenticated: c.state.Load() == stateAuthenticated,
 		Identity:      c.identity,
+		Method:        c.method,
 		Pending:       pending,
 	})
 	return true
@@ -101,18 +105,19 @@ func (s *Server) Adopt(hc HandoffConn) error {
 	}
 	c := newConn(s, nc, peer, host)
 	if len(hc.Pending) > 0 {
-		st := s.settings.Load()
 		c.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(hc.Pending), nc), readBufferSize)
-		c.fr = wire.NewFrameReader(c.br, st.MaxFrame)
-		c.fr.Stall = c.stall
+		c.setFrameReader(s.settings.Load())
 	}
 	if hc.Authenticated {
 		st := s.settings.Load()
 		c.identity = hc.Identity
 		c.state.Store(stateAuthenticated)
+		c.method = hc.Method
+		if c.method == "" {
+			c.method = st.Method
+		}
 		if st.Mechanism != nil {
 			c.mech = st.Mechanism
-			c.mayRead, _ = st.Mechanism.MayRead(hc.Identity)
 		}
 	}
 	s.log.Debug("adopted connection from the previous process", "peer", peer, "identity", c.identity, "pending_bytes", len(hc.Pending))

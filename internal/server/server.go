@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,9 @@ type Settings struct {
 	HandshakeTimeout time.Duration
 	MaxConns         int
 	MaxConnsPerPeer  int
+	// MaxBuffered bounds the bytes held for I/O across all connections
+	// beyond their fixed buffers (see buffers); 0 = unbounded.
+	MaxBuffered int64
 }
 
 // readBufferSize is each connection's bufio size: frames up to this size are
@@ -52,6 +56,7 @@ type Server struct {
 	log      *slog.Logger
 	settings atomic.Pointer[Settings]
 	stats    Stats
+	buf      buffers
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
@@ -95,13 +100,24 @@ func New(st *store.Store, log *slog.Logger, s Settings) *Server {
 		listeners: map[net.Listener]struct{}{},
 		wedge:     make(chan struct{}),
 	}
-	srv.settings.Store(&s)
+	srv.buf.freed = make(chan struct{})
+	srv.SetSettings(s)
 	return srv
 }
 
-// SetSettings applies a reload. Connections that already authenticated keep
-// their identity; new handshakes use the new mechanism.
-func (s *Server) SetSettings(st Settings) { s.settings.Store(&st) }
+// SetSettings applies a reload. Every request is judged by the settings in
+// force when its frame is complete: a connection authenticated under
+// another method counts as unauthenticated from its next request on, and
+// read permission is checked again against the new mechanism.
+func (s *Server) SetSettings(st Settings) {
+	max := st.MaxBuffered
+	if max <= 0 {
+		max = math.MaxInt64
+	}
+	s.buf.max.Store(max)
+	s.settings.Store(&st)
+	s.buf.wake() // a larger budget may let waiters go on
+}
 
 // Settings returns the settings in force.
 func (s *Server) Settings() Settings { return *s.settings.Load() }
@@ -218,6 +234,7 @@ func (s *Server) forget(c *conn) {
 		delete(s.perPeer, c.host)
 	}
 	s.mu.Unlock()
+	s.releaseAll(c)
 	s.stats.ConnsClosed.Add(1)
 	s.connWG.Done()
 }

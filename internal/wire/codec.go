@@ -44,6 +44,69 @@ func AppendFrame(dst []byte, m *Message) []byte {
 	return dst
 }
 
+// AppendFrameSplit appends a frame of m, whose data is a pulse, without the
+// pulse's details: the frame's length and the details' length prefix count
+// them, and their bytes belong at offset at of the result. The caller sends
+// out[:at], the details, then out[at:], so a large stored value is written
+// to the socket from where it is stored instead of copied per answer.
+func AppendFrameSplit(dst []byte, m *Message) (out []byte, at int) {
+	if m.Field != FieldPulse || m.Pulse.Details == nil {
+		panic("wire: AppendFrameSplit of a message without pulse details")
+	}
+	details := m.Pulse.Details
+	hollow := *m
+	hollow.Pulse.Details = []byte{}
+	start := len(dst)
+	out = AppendFrame(dst, &hollow)
+	// type (7 bytes), data header (3), pulse header (3), id (7+len), details header (3) and length (4).
+	at = start + 4 + 7 + 3 + 3 + 7 + len(m.Pulse.ID) + 3 + 4
+	binary.BigEndian.PutUint32(out[at-4:], uint32(len(details)))
+	binary.BigEndian.PutUint32(out[start:], uint32(len(out)-start-4+len(details)))
+	return out, at
+}
+
+// FrameSize returns the length of m's frame, length prefix included,
+// without encoding it: the server checks an answer against the frame
+// maximum and its memory budget before it builds it.
+func FrameSize(m *Message) int {
+	n := 4 + 7 + 1 // length prefix, type field, final stop
+	if m.HasID {
+		n += 7
+	}
+	if m.Field == NoData {
+		return n
+	}
+	n += 3 + 1 // data header, union stop
+	pulse := func(p *Pulse) int {
+		k := 3 + 4 + len(p.ID) + 1
+		if p.Details != nil {
+			k += 3 + 4 + len(p.Details)
+		}
+		return k
+	}
+	switch m.Field {
+	case FieldPath:
+		n += 3 + 4 + len(m.Path)
+	case FieldPulse:
+		n += 3 + pulse(&m.Pulse)
+	case FieldBool:
+		n += 3 + 1
+	case FieldRecord:
+		n += 3 + 3 + 5 + 1
+		for i := range m.Records {
+			n += pulse(&m.Records[i])
+		}
+	case FieldNodes:
+		n += 3 + 3 + 5 + 1
+		for _, s := range m.Nodes {
+			n += 4 + len(s)
+		}
+	case FieldBlob:
+		n += 3 + 4 + len(m.Blob)
+	}
+	return n
+}
+
 // AppendMessage appends the Thrift binary encoding of m to dst, writing the
 // fields in id order as Thrift's Java library does.
 func AppendMessage(dst []byte, m *Message) []byte {
@@ -129,18 +192,28 @@ func Decode(b []byte, m *Message) error {
 }
 
 // DecodeView is Decode without copies: strings and byte slices in m alias b
-// and are valid only until b is modified. The server uses it on its hot
-// path; anything kept beyond the request (a new key, stored details) must be
-// copied by whoever keeps it.
+// and are valid only until b is modified. Anything kept beyond the request
+// (a new key, stored details) must be copied by whoever keeps it.
 func DecodeView(b []byte, m *Message) error {
 	d := decoder{buf: b, view: true}
 	return d.message(m)
 }
 
+// DecodeRequest is DecodeView for what a client may send a server: the
+// answer-only members of the data union (a list of pulses, a list of node
+// names) are refused before one element is decoded, so a frame cannot make
+// the server build lists many times its own size; nothing it decodes
+// allocates. Every other member is aliased as by DecodeView.
+func DecodeRequest(b []byte, m *Message) error {
+	d := decoder{buf: b, view: true, request: true}
+	return d.message(m)
+}
+
 type decoder struct {
-	buf  []byte
-	pos  int
-	view bool
+	buf     []byte
+	pos     int
+	view    bool
+	request bool // refuse answer-only union members (DecodeRequest)
 }
 
 func (d *decoder) need(n int) error {
@@ -284,6 +357,9 @@ func (d *decoder) data(m *Message) error {
 		}
 		if m.Field != NoData {
 			return malformed("HBMessageData union sets both field %d and field %d", m.Field, f)
+		}
+		if d.request && (f == FieldRecord || f == FieldNodes) {
+			return malformed("HBMessageData field %d (an answer's list) in a request", f)
 		}
 		m.Field = f
 		switch f {

@@ -26,6 +26,7 @@ func (e *FrameTooLargeError) Error() string {
 type FrameReader struct {
 	r       *bufio.Reader
 	buf     []byte
+	held    int // bytes of buf reserved from Budget
 	max     int
 	partial bool // inside a frame too large for the buffer
 	// Stall, when set, is called with true before the reader blocks in the
@@ -33,7 +34,26 @@ type FrameReader struct {
 	// caller can put a deadline on a stalled frame — and never on the idle
 	// wait between frames, which Storm's clients rely on.
 	Stall func(stalled bool)
+	// Max, when set, gives the largest accepted frame at the moment a
+	// length prefix is read, so a reload applies to the very next frame.
+	Max func() int
+	// Budget, when set, is asked for the memory of a frame too large for
+	// the bufio.Reader's buffer as that memory is allocated.
+	Budget Budget
 }
+
+// Budget accounts for memory a FrameReader holds beyond its bufio buffer.
+// Reserve may block until the memory is available (the reader stops
+// reading meanwhile: back-pressure) and fails when it cannot be had.
+type Budget interface {
+	Reserve(n int) error
+	Release(n int)
+}
+
+// largeFrameStep is the first allocation for a frame larger than the
+// bufio buffer; the buffer then doubles as bytes keep arriving, so a length
+// prefix alone never allocates what it announces.
+const largeFrameStep = 64 << 10
 
 // NewFrameReader reads frames of at most max bytes from r.
 func NewFrameReader(r *bufio.Reader, max int) *FrameReader {
@@ -50,7 +70,7 @@ func (f *FrameReader) Next() ([]byte, error) {
 	// more input is already waiting (a pipelined burst): an idle connection
 	// must not pin up to pacemaker.thrift.message.size.max of memory.
 	if f.buf != nil && f.r.Buffered() == 0 {
-		f.buf = nil
+		f.Drop()
 	}
 	if _, err := f.r.Peek(1); err != nil {
 		return nil, err // idle wait: no deadline
@@ -65,6 +85,16 @@ func (f *FrameReader) Next() ([]byte, error) {
 		f.Stall(false)
 	}
 	return b, err
+}
+
+// Drop lets go of the buffer of the last large frame (the frame returned
+// last must no longer be in use) and gives its memory back to the budget.
+func (f *FrameReader) Drop() {
+	f.buf = nil
+	if f.held > 0 && f.Budget != nil {
+		f.Budget.Release(f.held)
+	}
+	f.held = 0
 }
 
 // Pending returns a copy of the bytes read from the connection but not yet
@@ -99,8 +129,12 @@ func (f *FrameReader) next() ([]byte, error) {
 		return nil, unexpected(err)
 	}
 	n := int32(binary.BigEndian.Uint32(hdr))
-	if n < 0 || int(n) > f.max {
-		return nil, &FrameTooLargeError{Length: n, Max: f.max}
+	limit := f.max
+	if f.Max != nil {
+		limit = f.Max()
+	}
+	if n < 0 || int(n) > limit {
+		return nil, &FrameTooLargeError{Length: n, Max: limit}
 	}
 	if 4+int(n) <= f.r.Size() {
 		// Peek header and body together, so a frame interrupted half-way
@@ -114,15 +148,40 @@ func (f *FrameReader) next() ([]byte, error) {
 	}
 	_, _ = f.r.Discard(4)
 	f.partial = true // until the whole body is read; a failed read leaves it set
-	if cap(f.buf) < int(n) {
-		f.buf = make([]byte, n)
-	}
-	b := f.buf[:n]
-	if _, err := io.ReadFull(f.r, b); err != nil {
-		return nil, unexpected(err)
+	b := f.buf[:0]
+	for len(b) < int(n) {
+		if len(b) == cap(b) {
+			// Grow only once more bytes are there to fill the room.
+			if _, err := f.r.Peek(1); err != nil {
+				return nil, unexpected(err)
+			}
+			var err error
+			if b, err = f.grow(b, min(int(n), max(largeFrameStep, 2*cap(b)))); err != nil {
+				return nil, err
+			}
+		}
+		k, err := f.r.Read(b[len(b):min(cap(b), int(n))])
+		b = b[:len(b)+k]
+		if err != nil && len(b) < int(n) {
+			return nil, unexpected(err)
+		}
 	}
 	f.partial = false
 	return b, nil
+}
+
+// grow moves b into a buffer of capacity c, reserved from the budget.
+func (f *FrameReader) grow(b []byte, c int) ([]byte, error) {
+	if extra := c - f.held; extra > 0 && f.Budget != nil {
+		if err := f.Budget.Reserve(extra); err != nil {
+			return nil, err
+		}
+		f.held = c
+	}
+	nb := make([]byte, len(b), c)
+	copy(nb, b)
+	f.buf = nb
+	return nb, nil
 }
 
 func unexpected(err error) error {
