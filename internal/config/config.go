@@ -140,7 +140,7 @@ var Keys = []keyDef{
 		func(c *Config, v any) { c.MaxStoredBytes = v.(int64) }},
 	{"pacemaker.max.buffered.bytes", kInt, int64(256 << 20), 1 << 20, math.MaxInt64, "most bytes held for I/O across all connections (large frames arriving, answers not yet written); past it reading pauses",
 		func(c *Config, v any) { c.MaxBufferedBytes = v.(int64) }},
-	{"pacemaker.max.key.bytes", kInt, int64(4096), 16, 1 << 20, "longest heartbeat path accepted, bytes (Storm's are about 100)",
+	{"pacemaker.max.key.bytes", kInt, int64(4096), 16, math.MaxInt32, "longest heartbeat path accepted, bytes (Storm's are about 100)",
 		func(c *Config, v any) { c.MaxKeyBytes = int(v.(int64)) }},
 	{"pacemaker.frame.timeout.secs", kInt, int64(30), 1, 3600, "a frame that has started must arrive whole within this",
 		func(c *Config, v any) { c.FrameTimeout = time.Duration(v.(int64)) * time.Second }},

@@ -354,6 +354,7 @@ func serverSettings(cfg *config.Config, mech auth.Mechanism) server.Settings {
 	return server.Settings{
 		Method:           cfg.AuthMethod,
 		Mechanism:        mech,
+		Credentials:      credentialsFingerprint(cfg),
 		AuthWrites:       cfg.AuthWrites,
 		MaxFrame:         cfg.MaxFrame,
 		FrameTimeout:     cfg.FrameTimeout,

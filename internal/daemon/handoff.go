@@ -135,7 +135,7 @@ func (d *daemon) resume(prev inherited) {
 		}
 		f := conns[m.Index]
 		conns[m.Index] = nil
-		err := d.srv.Adopt(server.HandoffConn{File: f, Peer: m.Peer, Authenticated: m.Authenticated, Identity: m.Identity, Method: auth.Method(m.Method), Pending: m.Pending})
+		err := d.srv.Adopt(server.HandoffConn{File: f, Peer: m.Peer, Authenticated: m.Authenticated, Identity: m.Identity, Method: auth.Method(m.Method), Credentials: m.Credentials, Pending: m.Pending})
 		if err != nil {
 			d.log.Warn("cannot adopt a connection of the previous process", "peer", m.Peer, "err", err)
 			continue

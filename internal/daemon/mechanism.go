@@ -1,8 +1,11 @@
 package daemon
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/auth/digest"
@@ -32,6 +35,32 @@ func buildMechanism(cfg *config.Config) (auth.Mechanism, error) {
 		return kerberosMechanism(cfg, jf)
 	}
 	return nil, fmt.Errorf("unknown pacemaker.auth.method %q", cfg.AuthMethod)
+}
+
+// credentialsFingerprint names the credentials in force without holding
+// them: a hash of the JAAS file and of every keytab it names. A reload
+// that changes them makes connections authenticated under the old ones
+// count as unauthenticated. Files that cannot be read hash as empty: the
+// mechanism's own loading reports them.
+func credentialsFingerprint(cfg *config.Config) string {
+	if cfg.AuthMethod == auth.None {
+		return ""
+	}
+	h := sha256.New()
+	raw, _ := os.ReadFile(cfg.JAASPath)
+	h.Write(raw)
+	if jf, err := jaas.Parse(cfg.JAASPath, raw); err == nil {
+		for _, s := range jf.Sections {
+			for i := range s.Entries {
+				if kt, ok := s.Entries[i].Option("keyTab"); ok {
+					b, _ := os.ReadFile(kt)
+					h.Write([]byte{0})
+					h.Write(b)
+				}
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // logMechanism says what credentials were loaded, and warns when the

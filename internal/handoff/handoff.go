@@ -55,12 +55,15 @@ type Conn struct {
 	Peer          string
 	Authenticated bool
 	Identity      string
-	// Method is the auth method the identity was proven under. It travels
-	// in the identity field as "METHOD\x00identity", which a process that
-	// predates it reads as an identity no mechanism knows (so it may not
-	// read); an identity without it is from such a process.
-	Method  string
-	Pending []byte
+	// Method is the auth method the identity was proven under, and
+	// Credentials the fingerprint of the secret or keys it was checked
+	// against. They travel in the identity field as
+	// "METHOD\x00CREDENTIALS\x00identity", which a process that predates
+	// them reads as an identity no mechanism knows (so it may not read); an
+	// identity without them is from such a process.
+	Method      string
+	Credentials string
+	Pending     []byte
 }
 
 // Write snapshots st and conns into a new sealed memfd.
@@ -115,7 +118,7 @@ func encode(w io.Writer, st *store.Store, conns []server.HandoffConn) error {
 		bw.WriteByte(auth)
 		id := c.Identity
 		if c.Method != "" {
-			id = string(c.Method) + "\x00" + id
+			id = string(c.Method) + "\x00" + c.Credentials + "\x00" + id
 		}
 		putBytes([]byte(id))
 		putBytes(c.Pending)
@@ -167,8 +170,8 @@ func Read(f *os.File, st *store.Store) ([]Conn, error) {
 		case tagConn:
 			c := Conn{Index: int(r.u32()), Peer: string(r.bytes()), Authenticated: r.byte1() == 1}
 			c.Identity = string(r.bytes())
-			if m, id, ok := strings.Cut(c.Identity, "\x00"); ok {
-				c.Method, c.Identity = m, id
+			if parts := strings.SplitN(c.Identity, "\x00", 3); len(parts) == 3 {
+				c.Method, c.Credentials, c.Identity = parts[0], parts[1], parts[2]
 			}
 			c.Pending = r.bytes()
 			conns = append(conns, c)

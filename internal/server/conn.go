@@ -36,6 +36,7 @@ type conn struct {
 	state    atomic.Int32
 	mech     auth.Mechanism // the mechanism this connection authenticates with
 	method   auth.Method    // the method it authenticated under
+	creds    string         // and the Settings.Credentials then in force
 	exchange auth.Exchange  // non-nil during a handshake
 	// authzFor is the settings mayRead was judged under: a reload
 	// re-judges it at the next read.
@@ -476,15 +477,15 @@ func (c *conn) getPulse(st *Settings, key string, id int32) error {
 }
 
 // authenticated reports whether c counts as authenticated under st: it
-// finished a handshake under the method still in force.
+// finished a handshake under the method and credentials still in force.
 func (c *conn) authenticated(st *Settings) bool {
 	if c.state.Load() != stateAuthenticated {
 		return false
 	}
-	if c.method != st.Method {
+	if c.method != st.Method || c.creds != st.Credentials {
 		if !c.demoted {
 			c.demoted = true
-			c.s.log.Warn("connection authenticated under another pacemaker.auth.method; a reload changed it, so it counts as unauthenticated",
+			c.s.log.Warn("connection authenticated under another pacemaker.auth.method or other credentials; a reload changed them, so it counts as unauthenticated",
 				"peer", c.peer, "identity", c.identity, "authenticated_with", string(c.method), "method", string(st.Method))
 		}
 		return false
@@ -586,7 +587,7 @@ func (c *conn) control(st *Settings, m *wire.Message) error {
 // begin starts a handshake with the mechanism in force now; a reload
 // mid-handshake does not change it.
 func (c *conn) begin(st *Settings) {
-	c.mech, c.method = st.Mechanism, st.Method
+	c.mech, c.method, c.creds = st.Mechanism, st.Method, st.Credentials
 	c.exchange = c.mech.NewExchange(c.peer)
 	c.state.Store(stateHandshaking)
 	c.hsDeadline = time.Now().Add(st.HandshakeTimeout)

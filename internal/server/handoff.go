@@ -25,6 +25,8 @@ type HandoffConn struct {
 	// Method is the pacemaker.auth.method it authenticated under; "" from
 	// a predecessor that did not say (taken as the successor's own).
 	Method auth.Method
+	// Credentials is the Settings.Credentials it authenticated under.
+	Credentials string
 	// Pending holds bytes already read from the socket but not yet handled:
 	// the start of a frame that was arriving at the hand-over.
 	Pending []byte
@@ -77,6 +79,7 @@ func (c *conn) handOver() bool {
 		Authenticated: c.state.Load() == stateAuthenticated,
 		Identity:      c.identity,
 		Method:        c.method,
+		Credentials:   c.creds,
 		Pending:       pending,
 	})
 	return true
@@ -112,9 +115,9 @@ func (s *Server) Adopt(hc HandoffConn) error {
 		st := s.settings.Load()
 		c.identity = hc.Identity
 		c.state.Store(stateAuthenticated)
-		c.method = hc.Method
+		c.method, c.creds = hc.Method, hc.Credentials
 		if c.method == "" {
-			c.method = st.Method
+			c.method, c.creds = st.Method, st.Credentials
 		}
 		if st.Mechanism != nil {
 			c.mech = st.Mechanism

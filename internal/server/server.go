@@ -28,6 +28,10 @@ import (
 type Settings struct {
 	Method    auth.Method
 	Mechanism auth.Mechanism // nil when Method is NONE
+	// Credentials fingerprints the secret or keys Mechanism checks
+	// against: a connection authenticated under other credentials (a
+	// changed password, a new keytab) counts as unauthenticated.
+	Credentials string
 	// AuthWrites makes writes need an authenticated connection too.
 	AuthWrites bool
 	MaxFrame   int

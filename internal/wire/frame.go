@@ -51,8 +51,10 @@ type Budget interface {
 }
 
 // largeFrameStep is the first allocation for a frame larger than the
-// bufio buffer; the buffer then doubles as bytes keep arriving, so a length
-// prefix alone never allocates what it announces.
+// bufio buffer; the buffer then grows fourfold each time the bytes that
+// arrived fill it, so a length prefix alone never allocates what it
+// announces (a peer must send a quarter of what it makes us hold), and a
+// frame costs at most 4/3 of its size in allocations.
 const largeFrameStep = 64 << 10
 
 // NewFrameReader reads frames of at most max bytes from r.
@@ -156,7 +158,7 @@ func (f *FrameReader) next() ([]byte, error) {
 				return nil, unexpected(err)
 			}
 			var err error
-			if b, err = f.grow(b, min(int(n), max(largeFrameStep, 2*cap(b)))); err != nil {
+			if b, err = f.grow(b, min(int(n), max(largeFrameStep, 4*cap(b)))); err != nil {
 				return nil, err
 			}
 		}

@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"github.com/storm-pacemaker/pacemaker/internal/store"
 	"slices"
 	"testing"
 	"time"
@@ -64,8 +65,8 @@ func TestHeartbeatTTL(t *testing.T) {
 		t.Errorf("workers listed after expiry: %q %v; want only sup-1-6700", names, err)
 	}
 	m := p.scrape(t)
-	if m["pacemaker_keys"] != 1 || m["pacemaker_stored_bytes"] != float64(len("beat")) {
-		t.Errorf("after expiry: keys %v, stored_bytes %v; want 1 and %d", m["pacemaker_keys"], m["pacemaker_stored_bytes"], len("beat"))
+	if want := store.Cost(live, []byte("beat")); m["pacemaker_keys"] != 1 || m["pacemaker_stored_bytes"] != float64(want) {
+		t.Errorf("after expiry: keys %v, stored_bytes %v; want 1 and %d", m["pacemaker_keys"], m["pacemaker_stored_bytes"], want)
 	}
 	if !p.WaitLog("expired stale heartbeats", hangBound) {
 		t.Error("expiry not logged")
