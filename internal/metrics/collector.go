@@ -53,7 +53,7 @@ func newStatsCollector(srv *server.Server) *statsCollector {
 		pulseBytesIn:  d("heartbeat_received_bytes_total", "Heartbeat bytes received with SEND_PULSE (Storm's pacemaker:total-receive-size)."),
 		pulseBytesOut: d("heartbeat_sent_bytes_total", "Heartbeat bytes sent in GET_PULSE answers (Storm's pacemaker:total-sent-size)."),
 		keys:          d("keys", "Heartbeats stored (Storm's pacemaker:size-total-keys)."),
-		storedBytes:   d("stored_bytes", "Sum of the stored heartbeats' sizes (pacemaker.max.stored.bytes bounds it)."),
+		storedBytes:   d("stored_bytes", "What the stored heartbeats count against pacemaker.max.stored.bytes: paths, values and a fixed cost per key."),
 		requests:      d("requests_total", "Data requests received, by Storm's request type (SASL handshake frames are not counted here).", "type"),
 		rejected:      d("rejected_total", "Connections, frames and requests refused, by reason.", "reason"),
 		bytesIn:       d("received_bytes_total", "Bytes of frames received, length prefixes included."),
