@@ -127,8 +127,8 @@ func (c *conn) serveFrame() error {
 	return c.handleFrame(c.s.settings.Load(), body)
 }
 
-// handleFrame answers one frame and flushes the
-// answers once no further whole frame is buffered. It returns errEnded when
+// handleFrame answers one frame and flushes the answers once no further
+// whole frame is buffered. It returns errEnded when
 // the connection must close (logged), else nil.
 func (c *conn) handleFrame(st *Settings, body []byte) error {
 	c.s.stats.BytesIn.Add(uint64(len(body) + 4))
