@@ -51,7 +51,10 @@ func Cost(key string, value []byte) int64 {
 // in place: a rewrite stores a new buffer. A reader may then keep such a
 // value past View (an answer written straight from it, not copied per
 // connection) and see it whole even if the key is rewritten meanwhile.
-const SharedValueMin = 64 << 10
+// Smaller values are rewritten in place: a flood of rewrites of 256 KiB
+// values then makes no garbage (answers with them are copied, and counted
+// in the buffered budget).
+const SharedValueMin = 1 << 20
 
 // Store is safe for concurrent use.
 type Store struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/storm-pacemaker/pacemaker/internal/client"
+	"github.com/storm-pacemaker/pacemaker/internal/store"
 	"github.com/storm-pacemaker/pacemaker/internal/stormhb"
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
 )
@@ -61,10 +62,13 @@ func TestDaemonServesMetrics(t *testing.T) {
 	}
 	defer c.Close()
 	var sent int
+	var cost int64 // what the store counts: keys, values, per-key cost
 	for i := range 5 {
 		hb := stormhb.Encode(stormhb.Heartbeat{StormID: "t-1-1", TimeSecs: time.Now().Unix(), UptimeSecs: 1}, 4+i)
 		sent += len(hb)
-		if err := c.SendPulse(ctx, fmt.Sprintf("/workerbeats/t-1-1/sup-%d-6700", i), hb); err != nil {
+		key := fmt.Sprintf("/workerbeats/t-1-1/sup-%d-6700", i)
+		cost += store.Cost(key, hb)
+		if err := c.SendPulse(ctx, key, hb); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,7 +106,7 @@ func TestDaemonServesMetrics(t *testing.T) {
 		"pacemaker_send_pulse_total":               5,
 		"pacemaker_get_pulse_total":                1,
 		"pacemaker_keys":                           5,
-		"pacemaker_stored_bytes":                   float64(sent),
+		"pacemaker_stored_bytes":                   float64(cost),
 		"pacemaker_heartbeat_received_bytes_total": float64(sent),
 		"pacemaker_heartbeat_size_bytes":           5,
 		"pacemaker_build_info":                     1,
