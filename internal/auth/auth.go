@@ -5,6 +5,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -73,4 +74,65 @@ type ClientMechanism interface {
 	// host part of the address as the operator wrote it (Kerberos builds the
 	// service principal service/host from it).
 	NewClientExchange(host string) (ClientExchange, error)
+}
+
+// Reason is why a handshake failed, as the metric label
+// pacemaker_auth_failures_total{reason} shows it. The label must come from
+// this fixed set and never from an error's text: that text carries what
+// the client sent (names, realms), and every distinct value would be a new
+// time series an unauthenticated peer could mint. The detail stays in the
+// error, for the log line.
+type Reason string
+
+// The reasons. Each mechanism maps its failures onto these.
+const (
+	ReasonMalformed       Reason = "malformed token"      // does not parse, wrong framing, wrong stage
+	ReasonTooLarge        Reason = "token too large"      // refused before parsing
+	ReasonProtocol        Reason = "protocol violation"   // parses, but breaks the SASL/GSS rules (layer, seq, reflected token)
+	ReasonWrongService    Reason = "wrong service"        // ticket for another principal, or digest-uri/realm of another server
+	ReasonBadCredentials  Reason = "bad credentials"      // wrong password, wrong key, tampered or forged token
+	ReasonExpired         Reason = "ticket not valid now" // ticket expired or not yet valid
+	ReasonClockSkew       Reason = "clock skew"
+	ReasonReplay          Reason = "replay"
+	ReasonBeforeStart     Reason = "authenticator before start" // older than this daemon's replay memory
+	ReasonReplayCacheFull Reason = "replay cache full"
+	ReasonRateLimited     Reason = "rate limited"
+	ReasonWeakCrypto      Reason = "weak or unsupported enctype"
+	ReasonRealm           Reason = "realm not trusted"
+	ReasonNameMismatch    Reason = "name mismatch" // authenticator or authorization id differs from the ticket
+	ReasonTimeout         Reason = "handshake timeout"
+	ReasonInternal        Reason = "internal error"
+	ReasonOther           Reason = "other" // an error no mechanism classified
+)
+
+// Error is a failed handshake with its Reason; Error() is the detail.
+type Error struct {
+	Reason Reason
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Fail classifies err; a nil err stays nil.
+func Fail(reason Reason, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Reason: reason, Err: err}
+}
+
+// Failf is Fail with fmt.Errorf.
+func Failf(reason Reason, format string, args ...any) error {
+	return &Error{Reason: reason, Err: fmt.Errorf(format, args...)}
+}
+
+// ReasonOf is the reason err was classified with (the outermost), else
+// ReasonOther.
+func ReasonOf(err error) Reason {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ReasonOther
 }

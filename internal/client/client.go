@@ -89,8 +89,15 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 
 // authenticate runs the SASL exchange before any request, as Storm's
 // client does: DIGEST opens with CONTROL -202, GSSAPI with its token; the
-// server's CONTROL -203 ends it.
-func authenticate(nc net.Conn, fr *wire.FrameReader, addr string, mech auth.ClientMechanism) error {
+// server's CONTROL -203 ends it. The server is not authenticated yet:
+// whatever it sends that makes the mechanism code panic becomes an error,
+// not a crash of the caller (pacemakerctl, Nimbus-side tools).
+func authenticate(nc net.Conn, fr *wire.FrameReader, addr string, mech auth.ClientMechanism) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s mechanism failed on the server's token (panic: %v)", mech.Name(), r)
+		}
+	}()
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr

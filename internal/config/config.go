@@ -52,6 +52,12 @@ type Config struct {
 	FrameTimeout     time.Duration
 	HandshakeTimeout time.Duration
 
+	// KERBEROS hardening: pacemaker.kerberos.realms,
+	// pacemaker.kerberos.replay.cache.max, pacemaker.kerberos.handshakes.per.peer.
+	KerberosRealms         []string
+	KerberosReplayCacheMax int
+	KerberosHandshakeRate  int
+
 	// File is the config file that was read ("" when none).
 	File string
 	// Source names where each key's value came from, for --print-config.
@@ -124,6 +130,12 @@ var Keys = []keyDef{
 		func(c *Config, v any) { c.NimbusUser = v.(string) }},
 	{"pacemaker.kerberos.users", kStrings, []string{}, 0, 0, "KERBEROS: more short names allowed to read",
 		func(c *Config, v any) { c.KerberosUsers = v.([]string) }},
+	{"pacemaker.kerberos.realms", kStrings, []string{}, 0, 0, "KERBEROS: realms besides the service's own whose clients are accepted and that tickets may transit",
+		func(c *Config, v any) { c.KerberosRealms = v.([]string) }},
+	{"pacemaker.kerberos.replay.cache.max", kInt, int64(100000), 1, 1 << 26, "KERBEROS: most authenticators remembered against replay; when full, handshakes are refused",
+		func(c *Config, v any) { c.KerberosReplayCacheMax = int(v.(int64)) }},
+	{"pacemaker.kerberos.handshakes.per.peer", kInt, int64(50), 0, 1 << 20, "KERBEROS: most handshakes (ticket decryptions) a second from one address, bursts of twice that; 0 = no limit",
+		func(c *Config, v any) { c.KerberosHandshakeRate = int(v.(int64)) }},
 	{"pacemaker.log.level", kLevel, "info", 0, 0, "debug, info, warn or error",
 		func(c *Config, v any) { c.LogLevel = v.(slog.Level) }},
 	{"pacemaker.metrics.listen", kString, "", 0, 0, "address for /metrics, /healthz, /readyz; empty = off",

@@ -43,10 +43,13 @@ func kerberosMechanism(cfg *config.Config, jf *jaas.File) (auth.Mechanism, error
 			jf.Path, jaasServerSection, sec.Line, v)
 	}
 	m, err := gssapi.NewMechanism(gssapi.ServerOptions{
-		Keytab:     keytab,
-		Principal:  principal,
-		NimbusUser: cfg.NimbusUser,
-		Users:      cfg.KerberosUsers,
+		Keytab:         keytab,
+		Principal:      principal,
+		NimbusUser:     cfg.NimbusUser,
+		Users:          cfg.KerberosUsers,
+		Realms:         cfg.KerberosRealms,
+		ReplayCacheMax: cfg.KerberosReplayCacheMax,
+		HandshakeRate:  float64(cfg.KerberosHandshakeRate),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: section %s: %w", jf.Path, jaasServerSection, err)

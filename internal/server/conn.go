@@ -7,7 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -94,6 +94,7 @@ var errEnded = errors.New("connection ended")
 func (c *conn) serve() {
 	defer c.s.forget(c)
 	defer c.nc.Close()
+	defer c.recoverPanic()
 	c.s.log.Debug("connection opened", "peer", c.peer)
 	for {
 		err := c.serveFrame()
@@ -111,6 +112,25 @@ func (c *conn) serve() {
 		break
 	}
 	c.s.log.Debug("connection closed", "peer", c.peer, "identity", c.identity)
+}
+
+// recoverPanic keeps a panic in the code serving one connection (a
+// mechanism handed a hostile token, a bug) from ending the process and
+// every other connection with it: that connection is closed (serve's
+// deferred Close), counted as rejected with reason "panic", and logged
+// with the peer and the stack — the stack at most once a second, so a
+// peer that found a panic cannot flood the log with it.
+func (c *conn) recoverPanic() {
+	r := recover()
+	if r == nil {
+		return
+	}
+	c.s.stats.reject("panic")
+	attrs := []any{"peer", c.peer, "method", c.mechName(), "panic", fmt.Sprint(r)}
+	if c.s.panicLog.allow() {
+		attrs = append(attrs, "stack", string(debug.Stack()))
+	}
+	c.s.log.Error("panic while serving a connection; closing it and serving on", attrs...)
 }
 
 // serveFrame reads one frame with blocking reads (net.Conn.Read, which
@@ -313,7 +333,7 @@ func (c *conn) readFailed(err error) {
 		// Its socket was closed by the eviction, which logged it.
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if c.exchange != nil {
-			c.s.stats.authFailure(c.mechName(), "handshake timeout")
+			c.s.stats.authFailure(c.mechName(), auth.ReasonTimeout)
 			c.s.log.Warn("authentication handshake timed out; closing connection", "peer", c.peer, "method", c.mechName())
 		} else {
 			c.s.stats.reject("frame timeout")
@@ -571,7 +591,7 @@ func (c *conn) control(st *Settings, m *wire.Message) error {
 	}
 	if c.exchange != nil {
 		// Restarting would also restart the handshake deadline, forever.
-		return c.authFailed(errors.New("SASL request (CONTROL -202) in the middle of a handshake"))
+		return c.authFailed(auth.Failf(auth.ReasonProtocol, "SASL request (CONTROL -202) in the middle of a handshake"))
 	}
 	c.begin(st)
 	challenge, err := c.exchange.Start()
@@ -642,27 +662,12 @@ func (c *conn) saslToken(st *Settings, m *wire.Message) error {
 }
 
 // authFailed logs a failed handshake. Storm's server closes the connection
-// without an error frame; so do we.
+// without an error frame; so do we. The metric's reason is the fixed
+// auth.Reason the mechanism classified the error with; its text, which
+// carries what the client sent, goes to the log only.
 func (c *conn) authFailed(err error) error {
-	c.s.stats.authFailure(c.mech.Name(), failureReason(err))
+	c.s.stats.authFailure(c.mech.Name(), auth.ReasonOf(err))
 	c.s.log.Warn("authentication failed; closing connection", "peer", c.peer, "method", c.mech.Name(), "err", err)
 	c.exchange = nil
 	return errClose
-}
-
-// failureReason is a short, bounded label for metrics: the error's text up
-// to its first colon, cut at a word boundary when longer than 48 bytes.
-func failureReason(err error) string {
-	s := err.Error()
-	if i := strings.IndexByte(s, ':'); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > 48 {
-		cut := strings.LastIndexByte(s[:49], ' ')
-		if cut <= 0 {
-			cut = 48
-		}
-		s = s[:cut]
-	}
-	return s
 }

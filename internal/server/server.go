@@ -75,6 +75,7 @@ type Server struct {
 	wedge      chan struct{} // closed to unwedge; see Wedge
 
 	rejectLog rateLimiter
+	panicLog  rateLimiter // stacks of recovered panics
 	observer  Observer
 
 	handoff atomic.Bool   // Shutdown hands connections over instead of closing them

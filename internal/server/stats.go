@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
@@ -35,8 +36,8 @@ func counter(m *sync.Map, k any) *atomic.Uint64 {
 
 func (s *Stats) reject(reason string) { counter(&s.rejects, reason).Add(1) }
 
-func (s *Stats) authFailure(method, reason string) {
-	counter(&s.authFailures, authKey{method, reason}).Add(1)
+func (s *Stats) authFailure(method string, reason auth.Reason) {
+	counter(&s.authFailures, authKey{method, string(reason)}).Add(1)
 }
 
 // Rejects calls fn for each rejection reason and its count.

@@ -4,8 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
@@ -48,11 +46,11 @@ const nonceBytes = 30
 // sends (qop is left out: it defaults to auth).
 func (e *serverExchange) Start() ([]byte, error) {
 	if e.nonce != "" {
-		return nil, errors.New("client asked to start DIGEST-MD5 twice")
+		return nil, auth.Failf(auth.ReasonProtocol, "client asked to start DIGEST-MD5 twice")
 	}
 	var raw [nonceBytes]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return nil, fmt.Errorf("make nonce: %w", err)
+		return nil, auth.Failf(auth.ReasonInternal, "make nonce: %w", err)
 	}
 	e.nonce = base64.StdEncoding.EncodeToString(raw[:])
 	return []byte(`realm="` + Realm + `",nonce="` + e.nonce + `",charset=utf-8,algorithm=md5-sess`), nil
@@ -68,52 +66,52 @@ var singleValued = map[string]bool{
 func (e *serverExchange) Step(token []byte) ([]byte, bool, error) {
 	switch {
 	case e.done:
-		return nil, false, errors.New("DIGEST-MD5 token after the exchange completed")
+		return nil, false, auth.Failf(auth.ReasonProtocol, "DIGEST-MD5 token after the exchange completed")
 	case e.nonce == "":
-		return nil, false, errors.New("DIGEST-MD5 response before the client asked for a challenge (CONTROL -202)")
+		return nil, false, auth.Failf(auth.ReasonProtocol, "DIGEST-MD5 response before the client asked for a challenge (CONTROL -202)")
 	}
 	ds, err := parseDirectives(string(token))
 	if err != nil {
-		return nil, false, fmt.Errorf("malformed DIGEST-MD5 response: %w", err)
+		return nil, false, auth.Failf(auth.ReasonMalformed, "malformed DIGEST-MD5 response: %w", err)
 	}
 	v := make(map[string]string, len(ds))
 	for _, d := range ds {
 		if _, dup := v[d.name]; dup && singleValued[d.name] {
-			return nil, false, fmt.Errorf("malformed DIGEST-MD5 response: directive %s given twice", d.name)
+			return nil, false, auth.Failf(auth.ReasonMalformed, "malformed DIGEST-MD5 response: directive %s given twice", d.name)
 		}
 		v[d.name] = d.value
 	}
 	for _, name := range []string{"username", "nonce", "cnonce", "nc", "digest-uri", "response"} {
 		if _, ok := v[name]; !ok {
-			return nil, false, fmt.Errorf("malformed DIGEST-MD5 response: no %s", name)
+			return nil, false, auth.Failf(auth.ReasonMalformed, "malformed DIGEST-MD5 response: no %s", name)
 		}
 	}
 	if c, ok := v["charset"]; ok && !strings.EqualFold(c, "utf-8") {
-		return nil, false, fmt.Errorf("DIGEST-MD5 charset %q, want utf-8", c)
+		return nil, false, auth.Failf(auth.ReasonProtocol, "DIGEST-MD5 charset %q, want utf-8", c)
 	}
 	if q, ok := v["qop"]; ok && q != "auth" {
-		return nil, false, fmt.Errorf("DIGEST-MD5 qop %q not offered (only auth)", q)
+		return nil, false, auth.Failf(auth.ReasonProtocol, "DIGEST-MD5 qop %q not offered (only auth)", q)
 	}
 	if r, ok := v["realm"]; ok && r != Realm {
-		return nil, false, fmt.Errorf("DIGEST-MD5 realm %q not offered (only %q)", r, Realm)
+		return nil, false, auth.Failf(auth.ReasonWrongService, "DIGEST-MD5 realm %q not offered (only %q)", r, Realm)
 	}
 	if subtle.ConstantTimeCompare([]byte(v["nonce"]), []byte(e.nonce)) != 1 {
-		return nil, false, errors.New("DIGEST-MD5 response names a nonce this server did not issue")
+		return nil, false, auth.Failf(auth.ReasonReplay, "DIGEST-MD5 response names a nonce this server did not issue")
 	}
 	if v["nc"] != "00000001" {
-		return nil, false, fmt.Errorf("DIGEST-MD5 nonce-count %q, want 00000001", v["nc"])
+		return nil, false, auth.Failf(auth.ReasonReplay, "DIGEST-MD5 nonce-count %q, want 00000001", v["nc"])
 	}
 	if !strings.EqualFold(v["digest-uri"], DigestURI) {
-		return nil, false, fmt.Errorf("DIGEST-MD5 digest-uri %q, want %q", v["digest-uri"], DigestURI)
+		return nil, false, auth.Failf(auth.ReasonWrongService, "DIGEST-MD5 digest-uri %q, want %q", v["digest-uri"], DigestURI)
 	}
 	if az, ok := v["authzid"]; ok && az != v["username"] {
 		// Storm's server authorizes only a client acting as itself.
-		return nil, false, fmt.Errorf("DIGEST-MD5 authorization id %q differs from username %q", az, v["username"])
+		return nil, false, auth.Failf(auth.ReasonNameMismatch, "DIGEST-MD5 authorization id %q differs from username %q", az, v["username"])
 	}
 	user, realm, cnonce, authzid, nc, uri := v["username"], v["realm"], v["cnonce"], v["authzid"], v["nc"], v["digest-uri"]
 	want := responseValue(user, realm, e.password, e.nonce, cnonce, authzid, nc, uri, "AUTHENTICATE")
 	if subtle.ConstantTimeCompare([]byte(strings.ToLower(v["response"])), []byte(want)) != 1 {
-		return nil, false, errors.New("DIGEST-MD5 response does not match: wrong password (PacemakerDigest username/password differ)")
+		return nil, false, auth.Failf(auth.ReasonBadCredentials, "DIGEST-MD5 response does not match: wrong password (PacemakerDigest username/password differ)")
 	}
 	e.done, e.user = true, user
 	return []byte("rspauth=" + responseValue(user, realm, e.password, e.nonce, cnonce, authzid, nc, uri, "")), true, nil

@@ -9,8 +9,6 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/credentials"
-	"github.com/jcmturner/gokrb5/v8/crypto"
-	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/messages"
@@ -191,6 +189,9 @@ func (e *clientExchange) Step(challenge []byte) ([]byte, error) {
 	if e.stage != 1 {
 		return nil, errors.New("unexpected GSSAPI token from the server after the exchange")
 	}
+	if len(challenge) > MaxTokenSize {
+		return nil, fmt.Errorf("server's GSS-API token of %d bytes is larger than %d; refused unread", len(challenge), MaxTokenSize)
+	}
 	if len(challenge) > 0 && challenge[0] == 0x60 {
 		return e.contextToken(challenge)
 	}
@@ -247,21 +248,8 @@ func (e *clientExchange) contextToken(b []byte) ([]byte, error) {
 	return nil, fmt.Errorf("unexpected GSS-API context token %x from the server", tokID)
 }
 
-// KeyLength is the size in bytes of a key of encryption type et. gokrb5's
-// GetKeyByteSize says 24 for aes256-cts-hmac-sha384-192, whose keys are
-// 32 bytes (RFC 8009 §3), and its own encryption wants 32.
-func KeyLength(et int32) int {
-	switch et {
-	case etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA256_128:
-		return 16
-	case etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES256_CTS_HMAC_SHA384_192:
-		return 32
-	}
-	if e, err := crypto.GetEtype(et); err == nil {
-		return e.GetKeyByteSize()
-	}
-	return 32
-}
+// KeyLength is the size in bytes of a key of encryption type et.
+func KeyLength(et int32) int { return rfc4121.KeyLength(et) }
 
 // newAPReqToken builds an initial context token: an AP-REQ for tkt with a
 // fresh authenticator stamped now, a random subkey and sequence number, and

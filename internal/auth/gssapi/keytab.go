@@ -77,7 +77,7 @@ func loadKeytab(path string, pn types.PrincipalName, realm string) (*keytab.Keyt
 			others = append(others, strings.Join(e.Principal.Components, "/")+"@"+e.Principal.Realm)
 			continue
 		}
-		if !isStrong(e.Key.KeyType) {
+		if !isStrong(e.Key.KeyType) || len(e.Key.KeyValue) != KeyLength(e.Key.KeyType) {
 			weak = append(weak, EnctypeName(e.Key.KeyType))
 			continue
 		}

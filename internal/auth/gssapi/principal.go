@@ -37,16 +37,54 @@ func parsePrincipal(s, defaultRealm string) (types.PrincipalName, string, error)
 	return types.PrincipalName{NameType: nt, NameString: comps}, realm, nil
 }
 
-// principalString formats a principal the way the JDK and MIT print it.
+// principalString formats a principal the way the JDK and MIT print it,
+// with MIT's escapes for the separators and control characters inside a
+// component or the realm, so that a name such as ["nimbus@OTHER"] from a
+// trusted realm's KDC cannot pass for another principal in the log or in
+// pacemaker.kerberos.users.
 func principalString(pn types.PrincipalName, realm string) string {
-	return strings.Join(pn.NameString, "/") + "@" + realm
+	var b strings.Builder
+	for i, c := range pn.NameString {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		escapeComponent(&b, c)
+	}
+	b.WriteByte('@')
+	escapeComponent(&b, realm)
+	return b.String()
+}
+
+func escapeComponent(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '/', '@', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\b':
+			b.WriteString(`\b`)
+		case 0:
+			b.WriteString(`\0`)
+		default:
+			b.WriteByte(c)
+		}
+	}
 }
 
 // ShortName is what Storm compares with nimbus.daemon.user: the principal
-// cut at its first '/' or '@' ("nimbus/host@REALM" → "nimbus").
+// cut at its first unescaped '/' or '@' ("nimbus/host@REALM" → "nimbus").
 func ShortName(principal string) string {
-	if i := strings.IndexAny(principal, "/@"); i >= 0 {
-		return principal[:i]
+	for i := 0; i < len(principal); i++ {
+		switch principal[i] {
+		case '\\':
+			i++
+		case '/', '@':
+			return principal[:i]
+		}
 	}
 	return principal
 }

@@ -68,6 +68,9 @@ func VerifyAPRep(msg []byte, sessionKey types.EncryptionKey, sent types.Authenti
 	if err := rep.Unmarshal(msg); err != nil {
 		return 0, subkey, fmt.Errorf("parse AP-REP: %w", err)
 	}
+	if err := CheckCiphertext(rep.EncPart, sessionKey); err != nil {
+		return 0, subkey, fmt.Errorf("AP-REP: %w", err)
+	}
 	plain, err := crypto.DecryptEncPart(rep.EncPart, sessionKey, keyusage.AP_REP_ENCPART)
 	if err != nil {
 		return 0, subkey, fmt.Errorf("decrypt AP-REP: %w", err)
@@ -79,6 +82,11 @@ func VerifyAPRep(msg []byte, sessionKey types.EncryptionKey, sent types.Authenti
 	if !part.CTime.Equal(sent.CTime.Truncate(time.Second)) || part.Cusec != sent.Cusec {
 		return 0, subkey, fmt.Errorf("AP-REP time %v.%06d does not echo the authenticator's %v.%06d",
 			part.CTime, part.Cusec, sent.CTime, sent.Cusec)
+	}
+	if part.Subkey.KeyType != 0 {
+		if err := CheckKey(part.Subkey); err != nil {
+			return 0, subkey, fmt.Errorf("AP-REP subkey: %w", err)
+		}
 	}
 	return uint32(part.SequenceNumber), part.Subkey, nil
 }
