@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
+	"github.com/storm-pacemaker/pacemaker/internal/auth/gssapi"
 	"github.com/storm-pacemaker/pacemaker/internal/fdcarrier"
 	"github.com/storm-pacemaker/pacemaker/internal/handoff"
 	"github.com/storm-pacemaker/pacemaker/internal/sdnotify"
@@ -63,7 +64,7 @@ func (d *daemon) handOver(handed []server.HandoffConn) {
 		d.log.Error("cannot pack the connections for the next process; they will be closed", "connections", len(files), "err", err)
 		handed = nil
 	}
-	state, err := handoff.Write(d.store, handed)
+	state, err := handoff.Write(d.store, handed, replaySection(d))
 	if err != nil {
 		d.log.Error("cannot snapshot the heartbeats for the next process; it starts empty", "err", err)
 		if carrier != nil {
@@ -120,13 +121,14 @@ func (d *daemon) resume(prev inherited) {
 		closeAll()
 		return
 	}
-	meta, err := handoff.Read(prev.state, d.store)
+	meta, sections, err := handoff.Read(prev.state, d.store)
 	prev.state.Close()
 	if err != nil {
 		d.log.Error("the previous process's snapshot is unusable; starting empty and closing its connections", "err", err)
 		closeAll()
 		return
 	}
+	restoreReplays(d, sections)
 	adopted, missing := 0, 0
 	for _, m := range meta {
 		if m.Index < 0 || m.Index >= len(conns) || conns[m.Index] == nil {
@@ -156,5 +158,35 @@ func removeStored(names []string, d *daemon) {
 		if err := sdnotify.Remove(name); err != nil && !errors.Is(err, sdnotify.ErrNoSocket) {
 			d.log.Warn("cannot remove a descriptor from systemd's fd store", "name", name, "err", err)
 		}
+	}
+}
+
+// replaySectionName names the Kerberos replay cache in the hand-over.
+const replaySectionName = "kerberos-replay-cache"
+
+// replaySection snapshots the Kerberos replay cache for the successor, so
+// that an authenticator accepted here is refused there too.
+func replaySection(d *daemon) handoff.Section {
+	b, err := gssapi.ProcessReplayCache().MarshalBinary()
+	if err != nil {
+		d.log.Warn("cannot snapshot the Kerberos replay cache; the next process refuses authenticators made before it starts", "err", err)
+	}
+	return handoff.Section{Name: replaySectionName, Data: b}
+}
+
+// restoreReplays takes over the predecessor's Kerberos replay cache. Without
+// one (a predecessor too old to send it), the cache keeps this process's
+// start as the time before which authenticators are refused.
+func restoreReplays(d *daemon, sections []handoff.Section) {
+	for _, sec := range sections {
+		if sec.Name != replaySectionName {
+			continue
+		}
+		c := gssapi.ProcessReplayCache()
+		if err := c.Restore(sec.Data, time.Now()); err != nil {
+			d.log.Warn("the previous process's Kerberos replay cache is unusable; refusing authenticators made before this process started", "err", err)
+			return
+		}
+		d.log.Info("took over the Kerberos replay cache", "entries", c.Len(), "not_before", c.NotBefore().UTC().Format(time.RFC3339Nano))
 	}
 }

@@ -66,14 +66,23 @@ type Conn struct {
 	Pending     []byte
 }
 
-// Write snapshots st and conns into a new sealed memfd.
-func Write(st *store.Store, conns []server.HandoffConn) (*os.File, error) {
+// Section is named state beside the heartbeats, such as the Kerberos
+// replay cache. Sections follow the end record, where a reader from before
+// they existed stops reading: a downgrade across a restart still restores
+// the heartbeats and connections.
+type Section struct {
+	Name string
+	Data []byte
+}
+
+// Write snapshots st, conns and the sections into a new sealed memfd.
+func Write(st *store.Store, conns []server.HandoffConn, sections ...Section) (*os.File, error) {
 	fd, err := unix.MemfdCreate(StateName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), StateName)
-	if err := encode(f, st, conns); err != nil {
+	if err := encode(f, st, conns, sections); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -85,7 +94,7 @@ func Write(st *store.Store, conns []server.HandoffConn) (*os.File, error) {
 	return f, nil
 }
 
-func encode(w io.Writer, st *store.Store, conns []server.HandoffConn) error {
+func encode(w io.Writer, st *store.Store, conns []server.HandoffConn, sections []Section) error {
 	h := crc32.NewIEEE()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<16)
 	bw.WriteString(magic)
@@ -124,6 +133,10 @@ func encode(w io.Writer, st *store.Store, conns []server.HandoffConn) error {
 		putBytes(c.Pending)
 	}
 	bw.WriteByte(tagEnd)
+	for _, sec := range sections {
+		putBytes([]byte(sec.Name))
+		putBytes(sec.Data)
+	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
@@ -135,18 +148,19 @@ func encode(w io.Writer, st *store.Store, conns []server.HandoffConn) error {
 }
 
 // Read restores the heartbeats in f into st and returns the connections'
-// metadata. A damaged snapshot restores nothing and returns an error.
-func Read(f *os.File, st *store.Store) ([]Conn, error) {
+// metadata and the sections. A damaged snapshot restores nothing and
+// returns an error.
+func Read(f *os.File, st *store.Store) ([]Conn, []Section, error) {
 	b, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
 	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
+		return nil, nil, fmt.Errorf("read state: %w", err)
 	}
 	if len(b) < len(magic)+5 || string(b[:len(magic)]) != magic {
-		return nil, errors.New("read state: not a pacemaker hand-over snapshot")
+		return nil, nil, errors.New("read state: not a pacemaker hand-over snapshot")
 	}
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
 	if crc32.ChecksumIEEE(body) != sum {
-		return nil, errors.New("read state: checksum mismatch")
+		return nil, nil, errors.New("read state: checksum mismatch")
 	}
 	type kv struct {
 		key, value []byte
@@ -158,13 +172,17 @@ func Read(f *os.File, st *store.Store) ([]Conn, error) {
 	for {
 		switch tag := r.byte1(); tag {
 		case tagEnd:
+			var sections []Section
+			for r.err == nil && len(r.b) > 0 {
+				sections = append(sections, Section{Name: string(r.bytes()), Data: r.bytes()})
+			}
 			if r.err != nil {
-				return nil, fmt.Errorf("read state: %w", r.err)
+				return nil, nil, fmt.Errorf("read state: %w", r.err)
 			}
 			for _, e := range keys {
 				st.Restore(string(e.key), e.value, time.Unix(0, e.written))
 			}
-			return conns, nil
+			return conns, sections, nil
 		case tagKey:
 			keys = append(keys, kv{r.bytes(), r.bytes(), int64(r.u64())})
 		case tagConn:
@@ -176,10 +194,10 @@ func Read(f *os.File, st *store.Store) ([]Conn, error) {
 			c.Pending = r.bytes()
 			conns = append(conns, c)
 		default:
-			return nil, fmt.Errorf("read state: unknown record %d", tag)
+			return nil, nil, fmt.Errorf("read state: unknown record %d", tag)
 		}
 		if r.err != nil {
-			return nil, fmt.Errorf("read state: %w", r.err)
+			return nil, nil, fmt.Errorf("read state: %w", r.err)
 		}
 	}
 }

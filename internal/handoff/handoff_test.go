@@ -20,7 +20,8 @@ func TestRoundTrip(t *testing.T) {
 		{Peer: "10.0.0.1:5000", Authenticated: true, Identity: "nimbus@EXAMPLE.COM", Pending: []byte{0, 0}},
 		{Peer: "10.0.0.2:5001"},
 	}
-	f, err := Write(st, conns)
+	replays := Section{Name: "kerberos-replay-cache", Data: []byte("PMRC1...")}
+	f, err := Write(st, conns, replays, Section{Name: "empty"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,9 +30,12 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal("sealed memfd accepted a write")
 	}
 	succ := store.New(store.Limits{})
-	got, err := Read(f, succ)
+	got, sections, err := Read(f, succ)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(sections) != 2 || sections[0].Name != replays.Name || string(sections[0].Data) != "PMRC1..." || sections[1].Name != "empty" || len(sections[1].Data) != 0 {
+		t.Fatalf("sections %q", sections)
 	}
 	if succ.Keys() != 3 || succ.Bytes() != st.Bytes() {
 		t.Fatalf("restored %d keys %d bytes", succ.Keys(), succ.Bytes())
@@ -64,7 +68,7 @@ func TestDamagedSnapshotRestoresNothing(t *testing.T) {
 	defer g.Close()
 	g.Write(b[:n])
 	succ := store.New(store.Limits{})
-	if _, err := Read(g, succ); err == nil || succ.Keys() != 0 {
+	if _, _, err := Read(g, succ); err == nil || succ.Keys() != 0 {
 		t.Fatalf("damaged snapshot: err %v, %d keys", err, succ.Keys())
 	}
 
@@ -78,5 +82,33 @@ func TestConnNames(t *testing.T) {
 		if _, ok := ConnIndex(bad); ok {
 			t.Errorf("%q parsed as a connection", bad)
 		}
+	}
+}
+
+// TestSectionsFollowTheEnd: sections only append to what a snapshot
+// without them holds, after the end record, where readers from before
+// sections existed stop: a downgrade across a restart keeps the heartbeats.
+func TestSectionsFollowTheEnd(t *testing.T) {
+	st := store.New(store.Limits{})
+	_ = st.Put("/a", []byte("x"))
+	conns := []server.HandoffConn{{Peer: "10.0.0.1:1"}}
+	read := func(f *os.File) []byte {
+		t.Helper()
+		defer f.Close()
+		b := make([]byte, 4096)
+		n, _ := f.ReadAt(b, 0)
+		return b[:n-4] // without the checksum
+	}
+	plain, err := Write(st, conns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withSec, err := Write(st, conns, Section{Name: "n", Data: []byte("data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := read(plain), read(withSec)
+	if len(b) <= len(a) || string(b[:len(a)]) != string(a) || a[len(a)-1] != tagEnd {
+		t.Fatalf("a snapshot with a section does not extend the one without after the end record:\n%x\n%x", a, b)
 	}
 }

@@ -56,6 +56,8 @@ type ticketSpec struct {
 	service    string // "pacemaker/localhost"
 	etype      int32
 	start, end time.Time
+	crealm     string // the client's realm (default testRealm)
+	transited  string // DOMAIN-X500-COMPRESS contents
 }
 
 func mint(t testing.TB, kt *keytab.Keytab, s ticketSpec) (messages.Ticket, types.EncryptionKey) {
@@ -73,7 +75,10 @@ func mint(t testing.TB, kt *keytab.Keytab, s ticketSpec) (messages.Ticket, types
 	if s.etype == 0 {
 		s.etype = etypeID.AES256_CTS_HMAC_SHA1_96
 	}
-	cname, _, _ := parsePrincipal(s.client, testRealm)
+	if s.crealm == "" {
+		s.crealm = testRealm
+	}
+	cname, _, _ := parsePrincipal(s.client, s.crealm)
 	sname, _, _ := parsePrincipal(s.service, testRealm)
 	// Like messages.NewTicket, but with a session key of the right size
 	// for aes256-cts-hmac-sha384-192 (see KeyLength).
@@ -81,8 +86,9 @@ func mint(t testing.TB, kt *keytab.Keytab, s ticketSpec) (messages.Ticket, types
 	sessionKey := types.EncryptionKey{KeyType: s.etype, KeyValue: make([]byte, KeyLength(s.etype))}
 	rand.Read(sessionKey.KeyValue)
 	b, err := asn1.Marshal(messages.EncTicketPart{
-		Flags: types.NewKrbFlags(), Key: sessionKey, CRealm: testRealm, CName: cname,
-		AuthTime: s.start, StartTime: s.start, EndTime: s.end, RenewTill: s.end,
+		Flags: types.NewKrbFlags(), Key: sessionKey, CRealm: s.crealm, CName: cname,
+		Transited: messages.TransitedEncoding{TRType: trDomainX500Compress, Contents: []byte(s.transited)},
+		AuthTime:  s.start, StartTime: s.start, EndTime: s.end, RenewTill: s.end,
 	})
 	if err != nil {
 		t.Fatal(err)
