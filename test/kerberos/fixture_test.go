@@ -169,10 +169,16 @@ func wrongKeys(b []byte) ([]byte, error) {
 // pacemaker/<host> with the given keytab, krb5.conf and readers.
 func (f *fixture) startDaemon(t *testing.T, host string, kt []byte, krb5Conf string) *daemon.Proc {
 	t.Helper()
+	return f.startDaemonWith(t, host, kt, krb5Conf, "")
+}
+
+// startDaemonWith is startDaemon with more config lines.
+func (f *fixture) startDaemonWith(t *testing.T, host string, kt []byte, krb5Conf, extraConfig string) *daemon.Proc {
+	t.Helper()
 	return daemon.Start(t, daemon.Options{
 		Config: "pacemaker.auth.method: KERBEROS\n" +
 			"java.security.auth.login.config: " + daemon.DirPlaceholder + "/jaas.conf\n" +
-			"nimbus.daemon.user: nimbus\n",
+			"nimbus.daemon.user: nimbus\n" + extraConfig,
 		Files: map[string]string{
 			"jaas.conf":        serverJAAS(f.k.Principal("pacemaker/" + host)),
 			"pacemaker.keytab": string(kt),
