@@ -36,7 +36,8 @@ func (panickyExchange) Step([]byte) ([]byte, bool, error) {
 // is counted (rejected, reason "panic") and logged with the peer and the
 // stack; the process and every other connection are served on.
 func TestPanicClosesOnlyThatConnection(t *testing.T) {
-	bothLoops(t, func(t *testing.T, s Settings) {
+	func() {
+		s := defaultSettings()
 		s.Method, s.Mechanism = auth.Kerberos, panickyMechanism{}
 		ts := startServer(t, s, store.Limits{})
 		good := ts.dial(t)
@@ -63,7 +64,7 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 		if panics != 3 {
 			t.Fatalf("rejected{reason=panic} = %d, want 3", panics)
 		}
-	})
+	}()
 }
 
 // TestAuthFailureReasonsAreFixed: finding 6. The metric label of a failed
