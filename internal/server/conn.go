@@ -45,6 +45,7 @@ type conn struct {
 	identity    string
 	mayRead     bool
 	writeDenied bool
+	readDenied  bool // a refused read was logged (since authzFor was set)
 	demoted     bool // a reload changed the method since it authenticated (logged)
 	limitLogged bool
 
@@ -536,15 +537,19 @@ func (c *conn) readAllowed(st *Settings, m *wire.Message) (bool, error) {
 	authed := c.authenticated(st)
 	if authed && c.authzFor != st {
 		// First read under these settings: judge the identity again.
-		var reason string
-		c.mayRead, reason = st.Mechanism.MayRead(c.identity)
+		c.mayRead, _ = st.Mechanism.MayRead(c.identity)
 		c.authzFor = st
-		if !c.mayRead {
-			c.s.log.Warn("read refused", "peer", c.peer, "identity", c.identity, "reason", reason)
-		}
+		c.readDenied = false
 	}
 	if authed && c.mayRead {
 		return true, nil
+	}
+	if authed && !c.readDenied {
+		// An authenticated principal that may not read is a
+		// misconfiguration: say why, once per connection and settings.
+		c.readDenied = true
+		_, reason := st.Mechanism.MayRead(c.identity)
+		c.s.log.Warn("read refused", "peer", c.peer, "identity", c.identity, "reason", reason)
 	}
 	c.s.stats.reject("unauthorized read")
 	return false, c.reply(st, wire.NotAuthorized, m.MessageID())
