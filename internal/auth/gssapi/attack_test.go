@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -340,6 +341,32 @@ func TestReplayCacheIsBounded(t *testing.T) {
 	}
 	if err := small.add([]byte("one more"), later, time.Minute, 1000); !errors.Is(err, errReplay) {
 		t.Fatalf("replay: %v", err)
+	}
+
+	// Concurrent adds at the cap, with time passing (run with -race): the
+	// count never passes the cap and matches what the shards hold.
+	busy := NewReplayCache(now)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				_ = busy.add([]byte(fmt.Sprint(g, "/", i)), now.Add(time.Duration(i)*time.Millisecond), 100*time.Millisecond, 64)
+				if n := busy.Len(); n > 64+8 {
+					t.Errorf("cache holds %d, cap 64", n)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	held := 0
+	for i := range busy.shards {
+		held += len(busy.shards[i].seen)
+	}
+	if held != busy.Len() || held > 64 {
+		t.Fatalf("shards hold %d entries, count says %d (cap 64)", held, busy.Len())
 	}
 }
 
