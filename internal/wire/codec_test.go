@@ -62,7 +62,7 @@ func unhex(t testing.TB, s string) []byte {
 
 // shapes is one message of every request and answer shape Pacemaker uses.
 // golden, when set, is the body as Storm's Java peers put it on the wire
-// (docs/protocol.md and the recordings in ../shared/testdata/storm-wire).
+// (docs/protocol.md and the recordings in internal/testutil/stormwire).
 var shapes = []struct {
 	name   string
 	m      wire.Message

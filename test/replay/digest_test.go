@@ -12,10 +12,11 @@ import (
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/stormwire"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
-// The credentials the recordings were made with (storm-wire/README.md).
+// The credentials the recordings were made with (internal/testutil/stormwire/testdata/README.md).
 const (
 	jaasUser     = "pmuser"
 	jaasPassword = "pmsecret"
@@ -122,9 +123,9 @@ func digestResponse(user, realm, secret, nonce, cnonce, nc, uri, method string) 
 
 func saslToken(t *testing.T, f frame) string {
 	t.Helper()
-	tok, err := wire.ParseSaslToken(f.decode(t))
+	tok, err := wire.ParseSaslToken(decode(t, f))
 	if err != nil {
-		t.Fatalf("recording line %d: %v", f.line, err)
+		t.Fatalf("recording line %d: %v", f.Line, err)
 	}
 	return string(tok)
 }
@@ -136,16 +137,16 @@ func TestDigestVectors(t *testing.T) {
 	secret := saslSecret(jaasUser, jaasPassword)
 	checked := 0
 	for _, name := range []string{"digest-all-ops.txt", "digest-unmodified-client-a.txt", "digest-unmodified-client-b.txt", "digest-wrong-password.txt"} {
-		frames := loadRecording(t, name)
+		frames := stormwire.Load(t, name)
 		var resp *directives
 		for _, f := range frames {
-			m := f.decode(t)
+			m := decode(t, f)
 			if m.Type != wire.SaslMessageToken {
 				continue
 			}
 			tok := saslToken(t, f)
 			switch {
-			case f.fromClient:
+			case f.FromClient:
 				resp = parseDirectives(t, tok)
 				if got := resp.String(); got != tok {
 					t.Fatalf("%s: directives do not round-trip:\n got %s\nwant %s", name, got, tok)
@@ -186,12 +187,12 @@ type handshake struct {
 }
 
 func (h *handshake) rewrite(f frame) []byte {
-	m := f.decode(h.t)
+	m := decode(h.t, f)
 	if m.Type != wire.SaslMessageToken {
-		return f.raw
+		return f.Raw
 	}
 	if h.challenge == nil {
-		h.t.Fatalf("recording line %d: client token before the server's challenge", f.line)
+		h.t.Fatalf("recording line %d: client token before the server's challenge", f.Line)
 	}
 	r := parseDirectives(h.t, saslToken(h.t, f))
 	cn := make([]byte, 30)
@@ -205,24 +206,24 @@ func (h *handshake) rewrite(f frame) []byte {
 }
 
 func (h *handshake) check(f frame, got []byte) bool {
-	want := f.decode(h.t)
+	want := decode(h.t, f)
 	if want.Type != wire.SaslMessageToken {
 		return false // byte for byte
 	}
 	var gm wire.Message
 	if err := wire.Decode(got[4:], &gm); err != nil || gm.Type != wire.SaslMessageToken || gm.HasID {
-		h.t.Fatalf("recording line %d: want a SASL token without message_id, got % x (%v)", f.line, got, err)
+		h.t.Fatalf("recording line %d: want a SASL token without message_id, got % x (%v)", f.Line, got, err)
 	}
 	tok, err := wire.ParseSaslToken(&gm)
 	if err != nil {
-		h.t.Fatalf("recording line %d: %v", f.line, err)
+		h.t.Fatalf("recording line %d: %v", f.Line, err)
 	}
 	rec := saslToken(h.t, f)
 	if strings.HasPrefix(rec, "rspauth=") {
 		v := h.response.values
 		wantAuth := "rspauth=" + digestResponse(v["username"], v["realm"], h.secret, v["nonce"], v["cnonce"], v["nc"], v["digest-uri"], "")
 		if string(tok) != wantAuth {
-			h.t.Errorf("recording line %d: server sent %q, want %q", f.line, tok, wantAuth)
+			h.t.Errorf("recording line %d: server sent %q, want %q", f.Line, tok, wantAuth)
 		}
 		h.rspauths++
 		return true
@@ -252,7 +253,7 @@ func (h *handshake) check(f frame, got []byte) bool {
 // structure, live response, rspauth verified, SASL_COMPLETE byte for byte),
 // then every operation's answer byte for byte.
 func TestReplayDigestAllOps(t *testing.T) {
-	frames := loadRecording(t, "digest-all-ops.txt")
+	frames := stormwire.Load(t, "digest-all-ops.txt")
 	p := startDigest(t)
 	h := &handshake{t: t, secret: saslSecret(jaasUser, jaasPassword)}
 	n := replay(t, dial(t, p.Addr()), frames, h.rewrite, h.check)
@@ -265,7 +266,7 @@ func TestReplayDigestAllOps(t *testing.T) {
 // TestReplayNoneClientVsDigestServer: a client that never authenticates
 // may write and delete; every read is NOT_AUTHORIZED. Byte for byte.
 func TestReplayNoneClientVsDigestServer(t *testing.T) {
-	frames := loadRecording(t, "none-client-vs-digest-server.txt")
+	frames := stormwire.Load(t, "none-client-vs-digest-server.txt")
 	p := startDigest(t)
 	n := replay(t, dial(t, p.Addr()), frames, nil, nil)
 	t.Logf("%d answers match Storm's server", n)
@@ -274,7 +275,7 @@ func TestReplayNoneClientVsDigestServer(t *testing.T) {
 // TestReplayDigestWrongPassword: a response made with the wrong password
 // makes the server close the connection without an error frame.
 func TestReplayDigestWrongPassword(t *testing.T) {
-	frames := loadRecording(t, "digest-wrong-password.txt")
+	frames := stormwire.Load(t, "digest-wrong-password.txt")
 	p := startDigest(t)
 	s := dial(t, p.Addr())
 	h := &handshake{t: t, secret: saslSecret(jaasUser, "not-"+jaasPassword)}
@@ -282,6 +283,6 @@ func TestReplayDigestWrongPassword(t *testing.T) {
 	s.expectClosed("after a wrong DIGEST response")
 
 	// The server keeps serving others.
-	ok := loadRecording(t, "none-client-vs-digest-server.txt")
+	ok := stormwire.Load(t, "none-client-vs-digest-server.txt")
 	replay(t, dial(t, p.Addr()), ok[:2], nil, nil)
 }

@@ -1,5 +1,5 @@
 // Package replay plays traffic recorded between Storm's own Java client and
-// server (../shared/testdata/storm-wire) against our daemon and requires
+// server (internal/testutil/stormwire) against our daemon and requires
 // Storm's server's answers back, byte for byte.
 package replay
 
@@ -7,12 +7,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,57 +18,22 @@ import (
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/stormwire"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
 func TestMain(m *testing.M) { os.Exit(daemon.Main(m)) }
 
 // frame is one recorded frame, length prefix included.
-type frame struct {
-	fromClient bool
-	line       int
-	raw        []byte
-}
+type frame = stormwire.Frame
 
-func (f frame) body() []byte { return f.raw[4:] }
-
-func (f frame) decode(t *testing.T) *wire.Message {
+func decode(t *testing.T, f frame) *wire.Message {
 	t.Helper()
 	var m wire.Message
-	if err := wire.Decode(f.body(), &m); err != nil {
-		t.Fatalf("recording line %d: %v", f.line, err)
+	if err := wire.Decode(f.Body(), &m); err != nil {
+		t.Fatalf("recording line %d: %v", f.Line, err)
 	}
 	return &m
-}
-
-// loadRecording reads one recording, skipping the test when the shared
-// team fixtures are not checked out beside the repository.
-func loadRecording(t *testing.T, name string) []frame {
-	t.Helper()
-	dir := filepath.Join(daemon.RepoRoot(t), "..", "shared", "testdata", "storm-wire")
-	data, err := os.ReadFile(filepath.Join(dir, name))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("SKIPPING replay: %s not found (the shared Storm recordings are not beside the repository)", filepath.Join(dir, name))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var frames []frame
-	for i, line := range strings.Split(string(data), "\n") {
-		dir, hx, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok || (dir != "C" && dir != "S") {
-			continue
-		}
-		raw, err := hex.DecodeString(hx)
-		if err != nil || len(raw) < 4 {
-			t.Fatalf("%s line %d: bad frame: %v", name, i+1, err)
-		}
-		frames = append(frames, frame{fromClient: dir == "C", line: i + 1, raw: raw})
-	}
-	if len(frames) == 0 {
-		t.Fatalf("%s: no frames", name)
-	}
-	return frames
 }
 
 // session is one client connection to the daemon.
@@ -137,10 +100,10 @@ func isReset(err error) bool {
 // byte, except that a GET_ALL_NODES_FOR_PATH_RESPONSE's list is a set.
 func checkAnswer(t *testing.T, want frame, got []byte) {
 	t.Helper()
-	if bytes.Equal(got, want.raw) {
+	if bytes.Equal(got, want.Raw) {
 		return
 	}
-	wm := want.decode(t)
+	wm := decode(t, want)
 	var gm wire.Message
 	gerr := wire.Decode(got[4:], &gm)
 	if gerr == nil && wm.Type == wire.GetAllNodesForPathResponse && wm.Field == wire.FieldNodes &&
@@ -148,7 +111,7 @@ func checkAnswer(t *testing.T, want frame, got []byte) {
 		sameSet(gm.Nodes, wm.Nodes) {
 		return
 	}
-	t.Errorf("recording line %d: answer differs\n got % x (%v, decode err %v)\nwant % x (%v)", want.line, got, &gm, gerr, want.raw, wm)
+	t.Errorf("recording line %d: answer differs\n got % x (%v, decode err %v)\nwant % x (%v)", want.Line, got, &gm, gerr, want.Raw, wm)
 }
 
 func sameSet(a, b []string) bool {
@@ -167,15 +130,15 @@ func replay(t *testing.T, s *session, frames []frame,
 	t.Helper()
 	answers := 0
 	for _, f := range frames {
-		if f.fromClient {
-			raw := f.raw
+		if f.FromClient {
+			raw := f.Raw
 			if rewrite != nil {
 				raw = rewrite(f)
 			}
 			s.send(raw)
 			continue
 		}
-		got := s.receive("the answer of recording line " + strconv.Itoa(f.line))
+		got := s.receive("the answer of recording line " + strconv.Itoa(f.Line))
 		if check == nil || !check(f, got) {
 			checkAnswer(t, f, got)
 		}
@@ -186,7 +149,7 @@ func replay(t *testing.T, s *session, frames []frame,
 
 // TestReplayNoneAllOps: every request type against auth NONE.
 func TestReplayNoneAllOps(t *testing.T) {
-	frames := loadRecording(t, "none-all-ops.txt")
+	frames := stormwire.Load(t, "none-all-ops.txt")
 	p := daemon.Start(t, daemon.Options{})
 	n := replay(t, dial(t, p.Addr()), frames, nil, nil)
 	t.Logf("%d answers match Storm's server", n)
@@ -195,7 +158,7 @@ func TestReplayNoneAllOps(t *testing.T) {
 // TestReplayNoneAllOpsTwice replays the conversation twice on two
 // connections: the second run must see the first one's deletions.
 func TestReplayNoneAllOpsTwice(t *testing.T) {
-	frames := loadRecording(t, "none-all-ops.txt")
+	frames := stormwire.Load(t, "none-all-ops.txt")
 	p := daemon.Start(t, daemon.Options{})
 	for range 2 {
 		replay(t, dial(t, p.Addr()), frames, nil, nil)
@@ -208,16 +171,16 @@ func TestReplayNoneAllOpsTwice(t *testing.T) {
 // (The recording's requests are sequential, so order among them is what a
 // single connection's in-order handling gives.)
 func TestReplayNoneAllOpsPipelined(t *testing.T) {
-	frames := loadRecording(t, "none-all-ops.txt")
+	frames := stormwire.Load(t, "none-all-ops.txt")
 	p := daemon.Start(t, daemon.Options{})
 	s := dial(t, p.Addr())
 	var all []byte
 	want := map[int32]frame{}
 	for _, f := range frames {
-		if f.fromClient {
-			all = append(all, f.raw...)
+		if f.FromClient {
+			all = append(all, f.Raw...)
 		} else {
-			want[f.decode(t).MessageID()] = f
+			want[decode(t, f).MessageID()] = f
 		}
 	}
 	s.send(all)

@@ -1,18 +1,15 @@
 package digest
 
 import (
-	"bufio"
-	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth/jaas"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/stormwire"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
-// The credentials Storm's recordings were made with (storm-wire/README.md).
+// The credentials Storm's recordings were made with (internal/testutil/stormwire/testdata/README.md).
 const (
 	recUser     = "pmuser"
 	recPassword = "pmsecret"
@@ -70,56 +67,23 @@ func TestSecretFromJAAS(t *testing.T) {
 	}
 }
 
-type recFrame struct {
-	fromClient bool
-	msg        wire.Message
-}
-
-// loadRecording reads one of Storm's recorded connections, skipping when
-// ../shared is not beside the checkout.
-func loadRecording(t *testing.T, name string) []recFrame {
+// tokens returns the SASL tokens of one of Storm's recorded connections,
+// each side's in order.
+func tokens(t *testing.T, recording string) (fromServer, fromClient []string) {
 	t.Helper()
-	path := filepath.Join("..", "..", "..", "..", "shared", "testdata", "storm-wire", name)
-	fh, err := os.Open(path)
-	if os.IsNotExist(err) {
-		t.Skipf("SKIPPING: Storm's recorded traffic is not at %s (../shared is absent)", path)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	var out []recFrame
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		dir, hx, ok := strings.Cut(strings.TrimSpace(sc.Text()), " ")
-		if !ok || (dir != "C" && dir != "S") {
+	for _, f := range stormwire.Load(t, recording) {
+		var m wire.Message
+		if err := wire.Decode(f.Body(), &m); err != nil {
+			t.Fatalf("%s line %d: %v", recording, f.Line, err)
+		}
+		if m.Type != wire.SaslMessageToken {
 			continue
 		}
-		raw, err := hex.DecodeString(strings.TrimSpace(hx))
+		tok, err := wire.ParseSaslToken(&m)
 		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+			t.Fatalf("%s line %d: %v", recording, f.Line, err)
 		}
-		var f recFrame
-		f.fromClient = dir == "C"
-		if err := wire.Decode(raw[4:], &f.msg); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
-func tokens(t *testing.T, frames []recFrame) (fromServer, fromClient []string) {
-	for _, f := range frames {
-		if f.msg.Type != wire.SaslMessageToken {
-			continue
-		}
-		tok, err := wire.ParseSaslToken(&f.msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f.fromClient {
+		if f.FromClient {
 			fromClient = append(fromClient, string(tok))
 		} else {
 			fromServer = append(fromServer, string(tok))
@@ -148,7 +112,7 @@ func TestRecordedHandshakes(t *testing.T) {
 	m := NewMechanism(SecretFromCredentials(recUser, recPassword))
 	for _, name := range []string{"digest-all-ops.txt", "digest-unmodified-client-a.txt", "digest-unmodified-client-b.txt", "digest-wrong-password.txt"} {
 		t.Run(name, func(t *testing.T) {
-			srv, cli := tokens(t, loadRecording(t, name))
+			srv, cli := tokens(t, name)
 			if len(srv) < 1 || len(cli) != 1 {
 				t.Fatalf("recording has %d server and %d client tokens", len(srv), len(cli))
 			}
@@ -189,7 +153,7 @@ func TestRecordedHandshakes(t *testing.T) {
 // TestClientAgainstRecordedChallenge answers Storm's recorded challenge and
 // checks the response directive by directive against Storm's client's.
 func TestClientAgainstRecordedChallenge(t *testing.T) {
-	srv, cli := tokens(t, loadRecording(t, "digest-all-ops.txt"))
+	srv, cli := tokens(t, "digest-all-ops.txt")
 	c := NewClientMechanism(SecretFromCredentials(recUser, recPassword), "pm-driver")
 	ex, _ := c.NewClientExchange("localhost")
 	if first, err := ex.Start(); first != nil || err != nil {
