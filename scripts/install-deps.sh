@@ -14,6 +14,7 @@ test_pkgs=(
   ansible ansible-lint yamllint python3-yaml   # playbook checks and the booted playbook run
   vagrant vagrant-libvirt                      # vagrant validate/status of the test bed (no VM boots)
   shellcheck cpio
+  procps man-db                                # kill(1) for the unit tests; man(1) renders the man pages
   redis-server zookeeper                       # the load generator's redis and ZooKeeper modes
 )
 bench_pkgs=(redis-server zookeeper hyperfine gnuplot-nox)

@@ -120,8 +120,7 @@ func TestKill9RestartBehindHeldSocket(t *testing.T) {
 
 	d := startActivated(t, sock, config)
 	if !d.serving(t, addr) {
-		t.Skipf("the daemon ignored LISTEN_FDS and bound its own port (socket activation in internal/daemon/listen.go "+
-			"not implemented yet); its log:\n%s", d.log.String())
+		t.Fatalf("the daemon ignored LISTEN_FDS and bound its own port instead of the passed socket:\n%s", d.log.String())
 	}
 
 	var refused, dialFailed, broken atomic.Int64

@@ -33,15 +33,11 @@ var digestConfig = daemon.Options{
 	NoWait: true,
 }
 
-// startDigest starts a DIGEST daemon, skipping while the daemon build has
-// no DIGEST support yet.
+// startDigest starts a DIGEST daemon with the recordings' credentials.
 func startDigest(t *testing.T) *daemon.Proc {
 	t.Helper()
 	p := daemon.Start(t, digestConfig)
 	if err := p.WaitReady(15 * time.Second); err != nil {
-		if strings.Contains(p.Log(), "not available in this build") {
-			t.Skipf("SKIPPING: this daemon build has no DIGEST authentication yet:\n%s", p.Log())
-		}
 		t.Fatalf("DIGEST daemon did not start: %v\n%s", err, p.Log())
 	}
 	return p
