@@ -80,6 +80,23 @@ func TestStormSemantics(t *testing.T) {
 			{do: "del", key: "/wb//t1/n1"},
 			{do: "ls", key: "/wb/t1", want: []string{"n2"}},
 		}},
+		// Storm cuts names at the raw string prefix and reads the path as a
+		// regular expression: it answers ["-1", "-12"] for /workerbeats/topo
+		// and ["n1-6700", "2"] for /workerbeats/topo-1. We list by path
+		// segments (docs/compatibility.md).
+		{"a path that ends inside a name lists by segments", []op{
+			{do: "put", key: "/workerbeats/topo-1/n1-6700", want: []string{"a"}},
+			{do: "put", key: "/workerbeats/topo-12/n2-6701", want: []string{"a"}},
+			{do: "ls", key: "/workerbeats/topo", want: []string{}},
+			{do: "ls", key: "/workerbeats/topo-1", want: []string{"n1-6700"}},
+			{do: "ls", key: "/workerbeats", want: []string{"topo-1", "topo-12"}},
+		}},
+		{"a path is literal, not a regular expression", []op{
+			{do: "put", key: "/wb/t.1/n1", want: []string{"a"}},
+			{do: "put", key: "/wb/tx1/n2", want: []string{"a"}},
+			{do: "ls", key: "/wb/t.1", want: []string{"n1"}},
+			{do: "ls", key: "/wb/t[", want: []string{}},
+		}},
 		{"empty value is stored", []op{
 			{do: "put", key: "/e", want: []string{""}},
 			{do: "get", key: "/e", want: []string{""}},
