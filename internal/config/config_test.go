@@ -131,30 +131,3 @@ func TestPrintListsEveryKey(t *testing.T) {
 		t.Errorf("Print: %s", out)
 	}
 }
-
-// TestSampleFileDocumentsEveryKey keeps etc/pacemaker.yaml in step with Keys.
-func TestSampleFileDocumentsEveryKey(t *testing.T) {
-	b, err := os.ReadFile("../../etc/pacemaker.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range Keys {
-		if !strings.Contains(string(b), d.key+":") {
-			t.Errorf("etc/pacemaker.yaml does not document %s", d.key)
-		}
-	}
-}
-
-// TestReadmeDocumentsEveryKey keeps the README's table in step with Keys.
-func TestReadmeDocumentsEveryKey(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range Keys {
-		row := "| `" + d.key + "` | "
-		if !strings.Contains(string(b), row) || !strings.Contains(string(b), "`"+EnvName(d.key)+"`") {
-			t.Errorf("README lacks a row for %s with its variable %s", d.key, EnvName(d.key))
-		}
-	}
-}

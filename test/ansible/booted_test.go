@@ -376,6 +376,11 @@ func checkPacemakerHosts(t *testing.T, b *bed, servers []string, addrs map[strin
 		if cfg["pacemaker.auth.method"] != "DIGEST" || cfg["pacemaker.port"] != 6699 {
 			t.Errorf("%s: pacemaker.yaml: auth %v port %v", h, cfg["pacemaker.auth.method"], cfg["pacemaker.port"])
 		}
+		// Only what the inventory sets, and where the role put the JAAS
+		// file: every other key keeps the daemon's default.
+		if len(cfg) != 3 || cfg["java.security.auth.login.config"] != "/etc/pacemaker/jaas.conf" {
+			t.Errorf("%s: pacemaker.yaml has %v, want only pacemaker.port, pacemaker.auth.method and java.security.auth.login.config", h, cfg)
+		}
 	}
 
 	// This machine runs the packaged pacemakerctl inside nimbus1's network.
