@@ -171,7 +171,7 @@ func TestAnsibleRoleInStep(t *testing.T) {
 	}
 	template := readRepoFile(t, role+"templates/pacemaker.yaml.j2")
 
-	wantType := map[kind]string{kInt: "int", kBool: "bool", kString: "str", kStrings: "list", kMethod: "str", kLevel: "str", kReadLoop: "str"}
+	wantType := map[kind]string{kInt: "int", kBool: "bool", kString: "str", kStrings: "list", kMethod: "str", kLevel: "str"}
 	for _, d := range Keys {
 		name := ansibleVar(d.key)
 		opt, ok := options[name]
@@ -186,7 +186,7 @@ func TestAnsibleRoleInStep(t *testing.T) {
 		if d.kind == kStrings && opt["elements"] != "str" {
 			t.Errorf("argument_specs.yml: %s: elements %v, want str", name, opt["elements"])
 		}
-		if choices, ok := opt["choices"].([]any); ok || d.kind == kMethod || d.kind == kLevel || d.kind == kReadLoop {
+		if choices, ok := opt["choices"].([]any); ok || d.kind == kMethod || d.kind == kLevel {
 			if !slices.ContainsFunc(choices, func(c any) bool { return reflect.DeepEqual(c, d.def) }) {
 				t.Errorf("argument_specs.yml: %s: choices %v lack the default %v", name, choices, d.def)
 			}
