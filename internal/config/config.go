@@ -1,7 +1,9 @@
 // Package config loads the daemon's settings: embedded defaults (Storm's),
 // then /etc/pacemaker/pacemaker.yaml, then PACEMAKER_* environment
-// variables, then flags. Keys are Storm's own dotted names, so lines from a
-// storm.yaml can be pasted unchanged.
+// variables, then flags, layered with koanf's confmap, file and env
+// providers. Keys are Storm's own dotted names, so lines from a storm.yaml
+// can be pasted unchanged. The key table (Keys) holds every key's default,
+// range and doc.
 package config
 
 import (
@@ -14,8 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
+	envprovider "github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
@@ -27,36 +31,7 @@ const DefaultPath = "/etc/pacemaker/pacemaker.yaml"
 
 // Config is the validated, effective configuration.
 type Config struct {
-	Port            int
-	Listen          string
-	AuthMethod      auth.Method
-	AuthWrites      bool
-	MaxThreads      int
-	MaxFrame        int
-	JAASPath        string
-	NimbusUser      string
-	KerberosUsers   []string
-	LogLevel        slog.Level
-	MetricsListen   string
-	HeartbeatTTL    time.Duration
-	MaxConns        int
-	MaxConnsPerPeer int
-	MaxKeys         int64
-	MaxStoredBytes  int64
-	// MaxBufferedBytes bounds the bytes held for I/O across all
-	// connections beyond each connection's fixed buffers: large frames
-	// being received and answers not yet written.
-	MaxBufferedBytes int64
-	// MaxKeyBytes is the longest key (heartbeat path) accepted.
-	MaxKeyBytes      int
-	FrameTimeout     time.Duration
-	HandshakeTimeout time.Duration
-
-	// KERBEROS hardening: pacemaker.kerberos.realms,
-	// pacemaker.kerberos.replay.cache.max, pacemaker.kerberos.handshakes.per.peer.
-	KerberosRealms         []string
-	KerberosReplayCacheMax int
-	KerberosHandshakeRate  int
+	Settings
 
 	// File is the config file that was read ("" when none).
 	File string
@@ -66,6 +41,43 @@ type Config struct {
 	Notes []Note
 
 	values map[string]any // converted value per key, for Print
+}
+
+// Settings are the values of the keys. Load unmarshals the checked values
+// into it by the keys in the tags; every key of Keys has exactly one field
+// here (Load fails otherwise).
+type Settings struct {
+	Port          int         `koanf:"pacemaker.port"`
+	Listen        string      `koanf:"pacemaker.listen"`
+	AuthMethod    auth.Method `koanf:"pacemaker.auth.method"`
+	AuthWrites    bool        `koanf:"pacemaker.auth.writes"`
+	MaxThreads    int         `koanf:"pacemaker.max.threads"`
+	MaxFrame      int         `koanf:"pacemaker.thrift.message.size.max"`
+	JAASPath      string      `koanf:"java.security.auth.login.config"`
+	NimbusUser    string      `koanf:"nimbus.daemon.user"`
+	KerberosUsers []string    `koanf:"pacemaker.kerberos.users"`
+	LogLevel      slog.Level  `koanf:"pacemaker.log.level"`
+	MetricsListen string      `koanf:"pacemaker.metrics.listen"`
+	// HeartbeatTTL is pacemaker.heartbeat.ttl.secs; 0 keeps heartbeats.
+	HeartbeatTTL    time.Duration `koanf:"pacemaker.heartbeat.ttl.secs"`
+	MaxConns        int           `koanf:"pacemaker.max.connections"`
+	MaxConnsPerPeer int           `koanf:"pacemaker.max.connections.per.peer"`
+	MaxKeys         int64         `koanf:"pacemaker.max.keys"`
+	MaxStoredBytes  int64         `koanf:"pacemaker.max.stored.bytes"`
+	// MaxBufferedBytes bounds the bytes held for I/O across all
+	// connections beyond each connection's fixed buffers: large frames
+	// being received and answers not yet written.
+	MaxBufferedBytes int64 `koanf:"pacemaker.max.buffered.bytes"`
+	// MaxKeyBytes is the longest key (heartbeat path) accepted.
+	MaxKeyBytes      int           `koanf:"pacemaker.max.key.bytes"`
+	FrameTimeout     time.Duration `koanf:"pacemaker.frame.timeout.secs"`
+	HandshakeTimeout time.Duration `koanf:"pacemaker.auth.handshake.timeout.secs"`
+
+	// KERBEROS hardening: pacemaker.kerberos.realms,
+	// pacemaker.kerberos.replay.cache.max, pacemaker.kerberos.handshakes.per.peer.
+	KerberosRealms         []string `koanf:"pacemaker.kerberos.realms"`
+	KerberosReplayCacheMax int      `koanf:"pacemaker.kerberos.replay.cache.max"`
+	KerberosHandshakeRate  int      `koanf:"pacemaker.kerberos.handshakes.per.peer"`
 }
 
 // Note is a deferred log line about the config.
@@ -96,6 +108,7 @@ const (
 	kStrings
 	kMethod
 	kLevel
+	kSeconds // a whole number of seconds, as a time.Duration
 )
 
 // keyDef describes one known key.
@@ -103,61 +116,40 @@ type keyDef struct {
 	key  string
 	kind kind
 	def  any
-	min  int64 // for ints
+	min  int64 // for ints and seconds
 	max  int64
 	doc  string
-	set  func(c *Config, v any)
 }
 
 // Keys lists every key the daemon reads, with Storm's defaults where Storm
-// has one. The order is the order of --print-config and of the sample file.
+// has one: the one source of keys, defaults, ranges and their docs (tests
+// keep the README, the man page, the sample file and the Ansible role in
+// step with it). Each key has its field in Config. The order is the order
+// of --print-config and of the sample file.
 var Keys = []keyDef{
-	{"pacemaker.port", kInt, int64(6699), 1, 65535, "TCP port to serve on (ignored when systemd passes the socket)",
-		func(c *Config, v any) { c.Port = int(v.(int64)) }},
-	{"pacemaker.listen", kString, "", 0, 0, "address to bind, e.g. 127.0.0.1 or [::1]:6699; empty = all addresses",
-		func(c *Config, v any) { c.Listen = v.(string) }},
-	{"pacemaker.auth.method", kMethod, "NONE", 0, 0, "NONE, DIGEST or KERBEROS: how readers (Nimbus) authenticate",
-		func(c *Config, v any) { c.AuthMethod = v.(auth.Method) }},
-	{"pacemaker.auth.writes", kBool, false, 0, 0, "require authentication for writes too (Storm's workers do not authenticate)",
-		func(c *Config, v any) { c.AuthWrites = v.(bool) }},
-	{"pacemaker.max.threads", kInt, int64(50), 1, 1 << 16, "most OS threads running request code at once (GOMAXPROCS cap)",
-		func(c *Config, v any) { c.MaxThreads = int(v.(int64)) }},
-	{"pacemaker.thrift.message.size.max", kInt, int64(10485760), 64, math.MaxInt32, "largest frame accepted, bytes",
-		func(c *Config, v any) { c.MaxFrame = int(v.(int64)) }},
-	{"java.security.auth.login.config", kString, "/etc/pacemaker/jaas.conf", 0, 0, "JAAS file with PacemakerDigest / PacemakerServer",
-		func(c *Config, v any) { c.JAASPath = v.(string) }},
-	{"nimbus.daemon.user", kString, "", 0, 0, "KERBEROS: the short principal name allowed to read",
-		func(c *Config, v any) { c.NimbusUser = v.(string) }},
-	{"pacemaker.kerberos.users", kStrings, []string{}, 0, 0, "KERBEROS: more short names allowed to read",
-		func(c *Config, v any) { c.KerberosUsers = v.([]string) }},
-	{"pacemaker.kerberos.realms", kStrings, []string{}, 0, 0, "KERBEROS: realms besides the service's own whose clients are accepted and that tickets may transit",
-		func(c *Config, v any) { c.KerberosRealms = v.([]string) }},
-	{"pacemaker.kerberos.replay.cache.max", kInt, int64(100000), 1, 1 << 26, "KERBEROS: most authenticators remembered against replay; when full, handshakes are refused",
-		func(c *Config, v any) { c.KerberosReplayCacheMax = int(v.(int64)) }},
-	{"pacemaker.kerberos.handshakes.per.peer", kInt, int64(50), 0, 1 << 20, "KERBEROS: most handshakes (ticket decryptions) a second from one address, bursts of twice that; 0 = no limit",
-		func(c *Config, v any) { c.KerberosHandshakeRate = int(v.(int64)) }},
-	{"pacemaker.log.level", kLevel, "info", 0, 0, "debug, info, warn or error",
-		func(c *Config, v any) { c.LogLevel = v.(slog.Level) }},
-	{"pacemaker.metrics.listen", kString, "", 0, 0, "address for /metrics, /healthz, /readyz; empty = off",
-		func(c *Config, v any) { c.MetricsListen = v.(string) }},
-	{"pacemaker.heartbeat.ttl.secs", kInt, int64(0), 0, 365 * 24 * 3600, "drop heartbeats not rewritten for this long; 0 = keep forever",
-		func(c *Config, v any) { c.HeartbeatTTL = time.Duration(v.(int64)) * time.Second }},
-	{"pacemaker.max.connections", kInt, int64(25000), 1, 1 << 24, "most open client connections",
-		func(c *Config, v any) { c.MaxConns = int(v.(int64)) }},
-	{"pacemaker.max.connections.per.peer", kInt, int64(1024), 1, 1 << 24, "most open connections from one address",
-		func(c *Config, v any) { c.MaxConnsPerPeer = int(v.(int64)) }},
-	{"pacemaker.max.keys", kInt, int64(1000000), 1, math.MaxInt64, "most stored heartbeats",
-		func(c *Config, v any) { c.MaxKeys = v.(int64) }},
-	{"pacemaker.max.stored.bytes", kInt, int64(4 << 30), 1, math.MaxInt64, "most bytes the stored heartbeats may take: keys, values and a fixed cost per key",
-		func(c *Config, v any) { c.MaxStoredBytes = v.(int64) }},
-	{"pacemaker.max.buffered.bytes", kInt, int64(256 << 20), 1 << 20, math.MaxInt64, "most bytes held for I/O across all connections (large frames arriving, answers not yet written); past it reading pauses",
-		func(c *Config, v any) { c.MaxBufferedBytes = v.(int64) }},
-	{"pacemaker.max.key.bytes", kInt, int64(4096), 16, math.MaxInt32, "longest heartbeat path accepted, bytes (Storm's are about 100)",
-		func(c *Config, v any) { c.MaxKeyBytes = int(v.(int64)) }},
-	{"pacemaker.frame.timeout.secs", kInt, int64(30), 1, 3600, "a frame that has started must arrive whole within this",
-		func(c *Config, v any) { c.FrameTimeout = time.Duration(v.(int64)) * time.Second }},
-	{"pacemaker.auth.handshake.timeout.secs", kInt, int64(30), 1, 3600, "a SASL handshake must finish within this",
-		func(c *Config, v any) { c.HandshakeTimeout = time.Duration(v.(int64)) * time.Second }},
+	{"pacemaker.port", kInt, int64(6699), 1, 65535, "TCP port to serve on (ignored when systemd passes the socket)"},
+	{"pacemaker.listen", kString, "", 0, 0, "address to bind, e.g. 127.0.0.1 or [::1]:6699; empty = all addresses"},
+	{"pacemaker.auth.method", kMethod, "NONE", 0, 0, "NONE, DIGEST or KERBEROS: how readers (Nimbus) authenticate"},
+	{"pacemaker.auth.writes", kBool, false, 0, 0, "require authentication for writes too (Storm's workers do not authenticate)"},
+	{"pacemaker.max.threads", kInt, int64(50), 1, 1 << 16, "most OS threads running request code at once (GOMAXPROCS cap)"},
+	{"pacemaker.thrift.message.size.max", kInt, int64(10485760), 64, math.MaxInt32, "largest frame accepted, bytes"},
+	{"java.security.auth.login.config", kString, "/etc/pacemaker/jaas.conf", 0, 0, "JAAS file with PacemakerDigest / PacemakerServer"},
+	{"nimbus.daemon.user", kString, "", 0, 0, "KERBEROS: the short principal name allowed to read"},
+	{"pacemaker.kerberos.users", kStrings, []string{}, 0, 0, "KERBEROS: more short names allowed to read"},
+	{"pacemaker.kerberos.realms", kStrings, []string{}, 0, 0, "KERBEROS: realms besides the service's own whose clients are accepted and that tickets may transit"},
+	{"pacemaker.kerberos.replay.cache.max", kInt, int64(100000), 1, 1 << 26, "KERBEROS: most authenticators remembered against replay; when full, handshakes are refused"},
+	{"pacemaker.kerberos.handshakes.per.peer", kInt, int64(50), 0, 1 << 20, "KERBEROS: most handshakes (ticket decryptions) a second from one address, bursts of twice that; 0 = no limit"},
+	{"pacemaker.log.level", kLevel, "info", 0, 0, "debug, info, warn or error"},
+	{"pacemaker.metrics.listen", kString, "", 0, 0, "address for /metrics, /healthz, /readyz; empty = off"},
+	{"pacemaker.heartbeat.ttl.secs", kSeconds, int64(0), 0, 365 * 24 * 3600, "drop heartbeats not rewritten for this long; 0 = keep forever"},
+	{"pacemaker.max.connections", kInt, int64(25000), 1, 1 << 24, "most open client connections"},
+	{"pacemaker.max.connections.per.peer", kInt, int64(1024), 1, 1 << 24, "most open connections from one address"},
+	{"pacemaker.max.keys", kInt, int64(1000000), 1, math.MaxInt64, "most stored heartbeats"},
+	{"pacemaker.max.stored.bytes", kInt, int64(4 << 30), 1, math.MaxInt64, "most bytes the stored heartbeats may take: keys, values and a fixed cost per key"},
+	{"pacemaker.max.buffered.bytes", kInt, int64(256 << 20), 1 << 20, math.MaxInt64, "most bytes held for I/O across all connections (large frames arriving, answers not yet written); past it reading pauses"},
+	{"pacemaker.max.key.bytes", kInt, int64(4096), 16, math.MaxInt32, "longest heartbeat path accepted, bytes (Storm's are about 100)"},
+	{"pacemaker.frame.timeout.secs", kSeconds, int64(30), 1, 3600, "a frame that has started must arrive whole within this"},
+	{"pacemaker.auth.handshake.timeout.secs", kSeconds, int64(30), 1, 3600, "a SASL handshake must finish within this"},
 }
 
 // EnvName is the environment variable for key: PACEMAKER_ + the key's part
@@ -169,122 +161,126 @@ func EnvName(key string) string {
 // Overrides are the flag values given on the command line, keyed by config key.
 type Overrides map[string]string
 
-// Load builds the effective config. path is --config ("" = the default file
-// if present); env is os.Environ()-style.
+// keyDelim separates path elements inside koanf. Storm's dotted keys are not
+// a tree (pacemaker.max.connections is a value and also the start of
+// pacemaker.max.connections.per.peer), so each whole key is one element, and
+// the delimiter is a byte no key contains. dottedYAML turns nested YAML
+// into dotted keys first.
+const keyDelim = "\x00"
+
+// Load builds the effective config: koanf layers defaults (the key table),
+// the file, PACEMAKER_* variables and flags, each overriding the one
+// before; every key is then checked against the table and the result
+// unmarshalled into Config. path is --config ("" = the default file if
+// present); env is os.Environ()-style. Bad input is an *Error naming the
+// key, the value and where it came from.
 func Load(path string, env []string, flags Overrides) (*Config, error) {
-	layers := []layer{{name: "defaults", k: koanf.New("\x00")}}
+	l := &loader{k: koanf.New(keyDelim), source: map[string]string{}}
+	c := &Config{Source: map[string]string{}, values: map[string]any{}}
+
 	def := map[string]any{}
 	for _, d := range Keys {
 		def[d.key] = d.def
 	}
-	if err := layers[0].k.Load(confmap.Provider(def, ""), nil); err != nil {
-		return nil, err
+	if _, err := l.layer(confmap.Provider(def, ""), nil, func(string) string { return "defaults" }); err != nil {
+		return nil, fmt.Errorf("load the defaults: %w", err)
 	}
 
-	c := &Config{Source: map[string]string{}, values: map[string]any{}}
 	explicit := path != ""
 	if !explicit {
 		if _, err := os.Stat(DefaultPath); err == nil {
 			path = DefaultPath
 		}
 	}
+	var fileKeys []string
 	if path != "" {
-		if _, err := os.Stat(path); err != nil {
-			if explicit {
-				return nil, &Error{Source: path, Reason: fmt.Sprintf("cannot read config file: %v", unwrapPath(err))}
-			}
+		if _, err := os.Stat(path); err != nil && explicit {
+			return nil, &Error{Source: path, Reason: fmt.Sprintf("cannot read config file: %v", unwrapPath(err))}
 		}
-		fk := koanf.New("\x00")
-		if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
-			return nil, &Error{Source: path, Reason: fmt.Sprintf("cannot parse YAML: %v", err)}
-		}
-		flat, err := flatten(fk.Raw(), path)
+		keys, err := l.layer(file.Provider(path), dottedYAML{path}, func(string) string { return path })
 		if err != nil {
-			return nil, err
+			var ce *Error
+			var ye yamlError
+			switch {
+			case errors.As(err, &ce):
+				return nil, ce
+			case errors.As(err, &ye):
+				return nil, &Error{Source: path, Reason: fmt.Sprintf("cannot parse YAML: %v", ye.err)}
+			}
+			return nil, &Error{Source: path, Reason: fmt.Sprintf("cannot read config file: %v", unwrapPath(err))}
 		}
-		k := koanf.New("\x00")
-		_ = k.Load(confmap.Provider(flat, ""), nil)
-		layers = append(layers, layer{name: path, k: k})
+		fileKeys = keys
 		c.File = path
 	}
 
-	envMap := map[string]any{}
-	envSrc := map[string]string{}
 	byEnv := map[string]string{}
 	for _, d := range Keys {
 		byEnv[EnvName(d.key)] = d.key
 	}
-	for _, kv := range env {
-		name, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, "PACEMAKER_") {
-			continue
-		}
-		key, known := byEnv[name]
-		if !known {
-			c.Notes = append(c.Notes, Note{slog.LevelWarn, "unknown PACEMAKER_ environment variable ignored", name})
-			continue
-		}
-		envMap[key] = val
-		envSrc[key] = "environment " + name
-	}
-	if len(envMap) > 0 {
-		k := koanf.New("\x00")
-		_ = k.Load(confmap.Provider(envMap, ""), nil)
-		layers = append(layers, layer{name: "environment", k: k, src: envSrc})
-	}
-	if len(flags) > 0 {
-		fm := map[string]any{}
-		src := map[string]string{}
-		for key, v := range flags {
-			fm[key] = v
-			src[key] = "flag for " + key
-		}
-		k := koanf.New("\x00")
-		_ = k.Load(confmap.Provider(fm, ""), nil)
-		layers = append(layers, layer{name: "flags", k: k, src: src})
+	vars := envprovider.Provider("", envprovider.Opt{
+		Prefix:      "PACEMAKER_",
+		EnvironFunc: func() []string { return env },
+		TransformFunc: func(name, value string) (string, any) {
+			key, known := byEnv[name]
+			if !known {
+				c.Notes = append(c.Notes, Note{slog.LevelWarn, "unknown PACEMAKER_ environment variable ignored", name})
+			}
+			return key, value // "" drops it
+		},
+	})
+	if _, err := l.layer(vars, nil, func(key string) string { return "environment " + EnvName(key) }); err != nil {
+		return nil, fmt.Errorf("load the environment: %w", err)
 	}
 
-	known := map[string]bool{}
-	for _, d := range Keys {
-		known[d.key] = true
+	fm := map[string]any{}
+	for key, v := range flags {
+		fm[key] = v
 	}
-	for _, l := range layers[1:] {
-		for _, key := range l.k.Keys() {
-			if known[key] {
-				continue
-			}
-			switch {
-			case key == "pacemaker.childopts":
-				c.Notes = append(c.Notes, Note{slog.LevelInfo, "pacemaker.childopts holds JVM options; ignored", key})
-			case key == "pacemaker.io.read.loop":
-				c.Notes = append(c.Notes, Note{slog.LevelWarn, "pacemaker.io.read.loop was removed (the daemon has one read loop); ignored", key})
-			case strings.HasPrefix(key, "pacemaker.") && !isStormClientKey(key):
-				c.Notes = append(c.Notes, Note{slog.LevelWarn, "unknown pacemaker key ignored (a typo?)", key})
-			default:
-				c.Notes = append(c.Notes, Note{slog.LevelDebug, "Storm key not used by the daemon; ignored", key})
-			}
+	if _, err := l.layer(confmap.Provider(fm, ""), nil, func(key string) string { return "flag for " + key }); err != nil {
+		return nil, fmt.Errorf("load the flags: %w", err)
+	}
+
+	// Only the file brings keys the daemon does not read: the environment
+	// and flags are looked up by known key.
+	for _, key := range fileKeys {
+		if isKey(key) {
+			continue
+		}
+		switch {
+		case key == "pacemaker.childopts":
+			c.Notes = append(c.Notes, Note{slog.LevelInfo, "pacemaker.childopts holds JVM options; ignored", key})
+		case key == "pacemaker.io.read.loop":
+			c.Notes = append(c.Notes, Note{slog.LevelWarn, "pacemaker.io.read.loop was removed (the daemon has one read loop); ignored", key})
+		case strings.HasPrefix(key, "pacemaker.") && !isStormClientKey(key):
+			c.Notes = append(c.Notes, Note{slog.LevelWarn, "unknown pacemaker key ignored (a typo?)", key})
+		default:
+			c.Notes = append(c.Notes, Note{slog.LevelDebug, "Storm key not used by the daemon; ignored", key})
 		}
 	}
 
+	checked := map[string]any{}
 	for _, d := range Keys {
-		var raw any
-		src := "defaults"
-		for _, l := range layers {
-			if l.k.Exists(d.key) {
-				raw = l.k.Get(d.key)
-				src = l.name
-				if s, ok := l.src[d.key]; ok {
-					src = s
-				}
-			}
-		}
+		raw, src := l.k.Get(d.key), l.source[d.key]
 		v, err := convert(d, raw)
 		if err != nil {
 			return nil, &Error{Key: d.key, Value: fmt.Sprint(raw), Source: src, Reason: err.Error()}
 		}
-		d.set(c, v)
+		checked[d.key] = v
 		c.values[d.key] = v
 		c.Source[d.key] = src
+	}
+	effective := koanf.New(keyDelim)
+	if err := effective.Load(confmap.Provider(checked, ""), nil); err != nil {
+		return nil, fmt.Errorf("load the checked values: %w", err)
+	}
+	// The values have their final types already; any mismatch between Keys
+	// and Settings' fields is a bug, caught here rather than left zero.
+	err := effective.UnmarshalWithConf("", &c.Settings, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
+		ErrorUnused: true,
+		ErrorUnset:  true,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("internal: the key table and Settings disagree: %w", err)
 	}
 	if err := c.check(); err != nil {
 		return nil, err
@@ -292,10 +288,54 @@ func Load(path string, env []string, flags Overrides) (*Config, error) {
 	return c, nil
 }
 
-type layer struct {
-	name string
-	k    *koanf.Koanf
-	src  map[string]string // per-key source names, when finer than name
+// loader merges koanf layers and remembers which layer set each key last.
+type loader struct {
+	k      *koanf.Koanf
+	source map[string]string
+}
+
+// layer loads one provider on top of what is loaded, naming each of its
+// keys' source with sourceOf; it returns the keys the layer has.
+func (l *loader) layer(p koanf.Provider, pa koanf.Parser, sourceOf func(key string) string) ([]string, error) {
+	lk := koanf.New(keyDelim)
+	if err := lk.Load(p, pa); err != nil {
+		return nil, err
+	}
+	keys := lk.Keys()
+	for _, key := range keys {
+		l.source[key] = sourceOf(key)
+	}
+	return keys, l.k.Merge(lk)
+}
+
+func isKey(key string) bool {
+	for _, d := range Keys {
+		if d.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// dottedYAML is koanf's YAML parser with nested maps turned into dotted
+// keys, so both "pacemaker.port: 1" and "pacemaker: {port: 1}" work.
+type dottedYAML struct{ path string }
+
+// yamlError is a YAML syntax error, told apart from a read error.
+type yamlError struct{ err error }
+
+func (e yamlError) Error() string { return e.err.Error() }
+
+func (p dottedYAML) Unmarshal(b []byte) (map[string]any, error) {
+	m, err := yaml.Parser().Unmarshal(b)
+	if err != nil {
+		return nil, yamlError{err}
+	}
+	return flatten(m, p.path)
+}
+
+func (dottedYAML) Marshal(map[string]any) ([]byte, error) {
+	return nil, errors.New("dottedYAML only reads")
 }
 
 // isStormClientKey reports the pacemaker.* keys that only Storm's client and
@@ -309,8 +349,8 @@ func isStormClientKey(key string) bool {
 	return false
 }
 
-// flatten turns nested YAML maps into dotted keys, so both
-// "pacemaker.port: 1" and "pacemaker: {port: 1}" work.
+// flatten turns nested YAML maps into dotted keys, refusing a key given
+// both ways (koanf would keep one of them at random).
 func flatten(m map[string]any, src string) (map[string]any, error) {
 	out := map[string]any{}
 	var walk func(prefix string, m map[string]any) error
@@ -338,13 +378,16 @@ func flatten(m map[string]any, src string) (map[string]any, error) {
 
 func convert(d keyDef, raw any) (any, error) {
 	switch d.kind {
-	case kInt:
+	case kInt, kSeconds:
 		n, err := toInt(raw)
 		if err != nil {
 			return nil, err
 		}
 		if n < d.min || n > d.max {
 			return nil, fmt.Errorf("must be between %d and %d", d.min, d.max)
+		}
+		if d.kind == kSeconds {
+			return time.Duration(n) * time.Second, nil
 		}
 		return n, nil
 	case kBool:
@@ -494,6 +537,8 @@ func formatValue(d keyDef, v any) string {
 		return "[" + strings.Join(q, ", ") + "]"
 	case kLevel:
 		return strings.ToLower(v.(slog.Level).String())
+	case kSeconds:
+		return fmt.Sprint(int64(v.(time.Duration) / time.Second))
 	}
 	return fmt.Sprint(v)
 }

@@ -55,10 +55,6 @@ func checkDocumentedDefault(t *testing.T, where string, d keyDef, text string) {
 	}
 }
 
-func isKey(key string) bool {
-	return slices.ContainsFunc(Keys, func(d keyDef) bool { return d.key == key })
-}
-
 // TestSampleFileShowsEveryDefault: etc/pacemaker.yaml shows every key,
 // commented out, with the daemon's default, and no other key.
 func TestSampleFileShowsEveryDefault(t *testing.T) {
@@ -171,7 +167,7 @@ func TestAnsibleRoleInStep(t *testing.T) {
 	}
 	template := readRepoFile(t, role+"templates/pacemaker.yaml.j2")
 
-	wantType := map[kind]string{kInt: "int", kBool: "bool", kString: "str", kStrings: "list", kMethod: "str", kLevel: "str"}
+	wantType := map[kind]string{kInt: "int", kBool: "bool", kString: "str", kStrings: "list", kMethod: "str", kLevel: "str", kSeconds: "int"}
 	for _, d := range Keys {
 		name := ansibleVar(d.key)
 		opt, ok := options[name]

@@ -39,7 +39,7 @@ func TestWarnPassedAddr(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&buf, nil))
-			warnPassedAddr(&config.Config{Port: tc.port, Listen: tc.listen}, []net.Listener{ln}, log)
+			warnPassedAddr(&config.Config{Settings: config.Settings{Port: tc.port, Listen: tc.listen}}, []net.Listener{ln}, log)
 			out := buf.String()
 			if got := strings.Contains(out, "pacemaker.port differs"); got != tc.wantPortWarn {
 				t.Errorf("port warning %v, want %v:\n%s", got, tc.wantPortWarn, out)
