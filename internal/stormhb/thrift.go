@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/storm-pacemaker/pacemaker/internal/thriftbin"
 )
 
 // Thrift binary protocol type ids.
@@ -20,12 +22,7 @@ const (
 	tMap    byte = 13
 	tSet    byte = 14
 	tList   byte = 15
-	tUUID   byte = 16
 )
-
-// maxDepth bounds nesting while skipping, as Thrift's own libraries do (64),
-// so a hostile payload cannot exhaust the stack.
-const maxDepth = 64
 
 // ErrMalformed is wrapped by every decoding error about the Thrift bytes.
 var ErrMalformed = errors.New("malformed ClusterWorkerHeartbeat")
@@ -103,119 +100,13 @@ func (r *reader) fieldHeader() (t byte, id int16, err error) {
 	return t, id, err
 }
 
-// containerSize reads a container's element count and checks it against
-// the bytes left: every element takes at least one byte on the wire.
-func (r *reader) containerSize(perElem int) (int, error) {
-	n, err := r.i32()
+// skip passes over one value of type t, as Thrift's generated readers do.
+func (r *reader) skip(t byte) error {
+	off, err := thriftbin.Skip(r.b, r.off, t)
 	if err != nil {
-		return 0, err
+		return malformed("%v", err)
 	}
-	if n < 0 || int64(n)*int64(perElem) > int64(len(r.b)-r.off) {
-		return 0, malformed("container of %d elements at offset %d, only %d bytes left", n, r.off, len(r.b)-r.off)
-	}
-	return int(n), nil
-}
-
-// minSize is the fewest bytes a value of type t takes.
-func minSize(t byte) int {
-	switch t {
-	case tBool, tByte, tStruct:
-		return 1
-	case tI16:
-		return 2
-	case tI32, tString:
-		return 4
-	case tDouble, tI64:
-		return 8
-	case tMap:
-		return 6
-	case tSet, tList:
-		return 5
-	case tUUID:
-		return 16
-	}
-	return 1
-}
-
-// skip moves past one value of type t without keeping it.
-func (r *reader) skip(t byte, depth int) error {
-	if depth > maxDepth {
-		return malformed("nested deeper than %d", maxDepth)
-	}
-	switch t {
-	case tBool, tByte:
-		_, err := r.take(1)
-		return err
-	case tI16:
-		_, err := r.take(2)
-		return err
-	case tI32:
-		_, err := r.take(4)
-		return err
-	case tDouble, tI64:
-		_, err := r.take(8)
-		return err
-	case tUUID:
-		_, err := r.take(16)
-		return err
-	case tString:
-		n, err := r.i32()
-		if err != nil {
-			return err
-		}
-		_, err = r.take(int(n))
-		return err
-	case tStruct:
-		for {
-			ft, _, err := r.fieldHeader()
-			if err != nil {
-				return err
-			}
-			if ft == tStop {
-				return nil
-			}
-			if err := r.skip(ft, depth+1); err != nil {
-				return err
-			}
-		}
-	case tMap:
-		kt, err := r.u8()
-		if err != nil {
-			return err
-		}
-		vt, err := r.u8()
-		if err != nil {
-			return err
-		}
-		n, err := r.containerSize(minSize(kt) + minSize(vt))
-		if err != nil {
-			return err
-		}
-		return r.skipElems(n, depth, kt, vt)
-	case tSet, tList:
-		et, err := r.u8()
-		if err != nil {
-			return err
-		}
-		n, err := r.containerSize(minSize(et))
-		if err != nil {
-			return err
-		}
-		return r.skipElems(n, depth, et)
-	}
-	return malformed("unknown Thrift type %d at offset %d", t, r.off)
-}
-
-// skipElems skips n container elements, each made of one value per type in
-// types (key and value for a map).
-func (r *reader) skipElems(n, depth int, types ...byte) error {
-	for range n {
-		for _, t := range types {
-			if err := r.skip(t, depth+1); err != nil {
-				return err
-			}
-		}
-	}
+	r.off = off
 	return nil
 }
 
@@ -271,7 +162,7 @@ func DecodeThrift(b []byte) (Heartbeat, error) {
 				return Heartbeat{}, err
 			}
 		default:
-			if err := r.skip(t, 1); err != nil {
+			if err := r.skip(t); err != nil {
 				return Heartbeat{}, err
 			}
 			continue
@@ -288,17 +179,10 @@ func DecodeThrift(b []byte) (Heartbeat, error) {
 
 // countMap skips a map and returns its number of entries.
 func (r *reader) countMap() (int, error) {
-	kt, err := r.u8()
-	if err != nil {
+	start := r.off
+	if err := r.skip(tMap); err != nil {
 		return 0, err
 	}
-	vt, err := r.u8()
-	if err != nil {
-		return 0, err
-	}
-	n, err := r.containerSize(minSize(kt) + minSize(vt))
-	if err != nil {
-		return 0, err
-	}
-	return n, r.skipElems(n, 1, kt, vt)
+	// Skip checked the header: key type, value type, a count >= 0.
+	return int(binary.BigEndian.Uint32(r.b[start+2:])), nil
 }

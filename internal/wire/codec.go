@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"unsafe"
+
+	"github.com/storm-pacemaker/pacemaker/internal/thriftbin"
 )
 
 // Thrift binary-protocol type codes.
@@ -22,10 +24,6 @@ const (
 	tSet    = 14
 	tList   = 15
 )
-
-// maxSkipDepth bounds nesting when skipping unknown fields, as Thrift's own
-// libraries do, so a hostile frame cannot exhaust the stack.
-const maxSkipDepth = 64
 
 // ErrMalformed wraps every decoding failure.
 var ErrMalformed = errors.New("malformed HBMessage")
@@ -323,7 +321,7 @@ func (d *decoder) message(m *Message) error {
 			m.ID, m.HasID = v, true
 		default:
 			// Thrift skips unknown fields and known ids of the wrong type.
-			if err := d.skip(typ, 0); err != nil {
+			if err := d.skip(typ); err != nil {
 				return err
 			}
 		}
@@ -350,7 +348,7 @@ func (d *decoder) data(m *Message) error {
 			(f == FieldBool && typ == tBool) || (f == FieldRecord && typ == tStruct) ||
 			(f == FieldNodes && typ == tStruct) || (f == FieldBlob && typ == tString)
 		if !known {
-			if err := d.skip(typ, 0); err != nil {
+			if err := d.skip(typ); err != nil {
 				return err
 			}
 			continue
@@ -405,7 +403,7 @@ func (d *decoder) pulse(p *Pulse) error {
 		case id == 2 && typ == tString:
 			p.Details, err = d.binary()
 		default:
-			err = d.skip(typ, 0)
+			err = d.skip(typ)
 		}
 		if err != nil {
 			return err
@@ -453,7 +451,7 @@ func (d *decoder) records(out []Pulse) ([]Pulse, error) {
 			return out, nil
 		}
 		if id != 1 || typ != tList {
-			if err := d.skip(typ, 0); err != nil {
+			if err := d.skip(typ); err != nil {
 				return out, err
 			}
 			continue
@@ -486,7 +484,7 @@ func (d *decoder) nodes(out []string) ([]string, error) {
 			return out, nil
 		}
 		if id != 1 || typ != tList {
-			if err := d.skip(typ, 0); err != nil {
+			if err := d.skip(typ); err != nil {
 				return out, err
 			}
 			continue
@@ -509,94 +507,12 @@ func (d *decoder) nodes(out []string) ([]string, error) {
 	}
 }
 
-func (d *decoder) skipElems(n int, typ byte, depth int) error {
-	for range n {
-		if err := d.skip(typ, depth); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // skip passes over one value of type typ, as Thrift's TProtocolUtil.skip.
-func (d *decoder) skip(typ byte, depth int) error {
-	if depth >= maxSkipDepth {
-		return malformed("nesting deeper than %d", maxSkipDepth)
+func (d *decoder) skip(typ byte) error {
+	pos, err := thriftbin.Skip(d.buf, d.pos, typ)
+	if err != nil {
+		return malformed("%v", err)
 	}
-	switch typ {
-	case tBool, tByte, tI16, tI32, tI64, tDouble:
-		n := fixedSize(typ)
-		if err := d.need(n); err != nil {
-			return err
-		}
-		d.pos += n
-		return nil
-	case tString:
-		_, err := d.rawBytes()
-		return err
-	case tStruct:
-		for {
-			ft, _, err := d.fieldHeader()
-			if err != nil {
-				return err
-			}
-			if ft == tStop {
-				return nil
-			}
-			if err := d.skip(ft, depth+1); err != nil {
-				return err
-			}
-		}
-	case tMap:
-		kt, err := d.byte1()
-		if err != nil {
-			return err
-		}
-		vt, err := d.byte1()
-		if err != nil {
-			return err
-		}
-		n, err := d.i32()
-		if err != nil {
-			return err
-		}
-		if n < 0 || int64(n) > int64(len(d.buf)-d.pos) {
-			return malformed("map of %d entries cannot fit", n)
-		}
-		for range n {
-			if err := d.skip(kt, depth+1); err != nil {
-				return err
-			}
-			if err := d.skip(vt, depth+1); err != nil {
-				return err
-			}
-		}
-		return nil
-	case tSet, tList:
-		et, err := d.byte1()
-		if err != nil {
-			return err
-		}
-		n, err := d.i32()
-		if err != nil {
-			return err
-		}
-		if n < 0 || int64(n) > int64(len(d.buf)-d.pos) {
-			return malformed("list of %d elements cannot fit", n)
-		}
-		return d.skipElems(int(n), et, depth+1)
-	}
-	return malformed("unknown Thrift type %d at byte %d", typ, d.pos)
-}
-
-func fixedSize(typ byte) int {
-	switch typ {
-	case tI16:
-		return 2
-	case tI32:
-		return 4
-	case tI64, tDouble:
-		return 8
-	}
-	return 1
+	d.pos = pos
+	return nil
 }
