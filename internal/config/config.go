@@ -58,6 +58,12 @@ type Settings struct {
 	KerberosUsers []string    `koanf:"pacemaker.kerberos.users"`
 	LogLevel      slog.Level  `koanf:"pacemaker.log.level"`
 	MetricsListen string      `koanf:"pacemaker.metrics.listen"`
+	// HeartbeatPeriod is task.heartbeat.frequency.secs: the freshness
+	// metrics count worker keys older than 1 and 3 periods.
+	HeartbeatPeriod time.Duration `koanf:"task.heartbeat.frequency.secs"`
+	// MaxTopologies is pacemaker.metrics.topologies.max: the topologies
+	// with freshness series of their own.
+	MaxTopologies int `koanf:"pacemaker.metrics.topologies.max"`
 	// HeartbeatTTL is pacemaker.heartbeat.ttl.secs; 0 keeps heartbeats.
 	HeartbeatTTL    time.Duration `koanf:"pacemaker.heartbeat.ttl.secs"`
 	MaxConns        int           `koanf:"pacemaker.max.connections"`
@@ -141,6 +147,8 @@ var Keys = []keyDef{
 	{"pacemaker.kerberos.handshakes.per.peer", kInt, int64(50), 0, 1 << 20, "KERBEROS: most handshakes (ticket decryptions) a second from one address, bursts of twice that; 0 = no limit"},
 	{"pacemaker.log.level", kLevel, "info", 0, 0, "debug, info, warn or error"},
 	{"pacemaker.metrics.listen", kString, "", 0, 0, "address for /metrics, /healthz, /readyz; empty = off"},
+	{"task.heartbeat.frequency.secs", kSeconds, int64(3), 1, 3600, "how often Storm's workers rewrite their heartbeat; metrics count keys older than 1× and 3× this"},
+	{"pacemaker.metrics.topologies.max", kInt, int64(100), 0, 10000, "topologies with freshness series of their own; the rest are summed as topology=\"other\""},
 	{"pacemaker.heartbeat.ttl.secs", kSeconds, int64(0), 0, 365 * 24 * 3600, "drop heartbeats not rewritten for this long; 0 = keep forever"},
 	{"pacemaker.max.connections", kInt, int64(25000), 1, 1 << 24, "most open client connections"},
 	{"pacemaker.max.connections.per.peer", kInt, int64(1024), 1, 1 << 24, "most open connections from one address"},

@@ -24,6 +24,7 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/config"
 	"github.com/storm-pacemaker/pacemaker/internal/logging"
+	"github.com/storm-pacemaker/pacemaker/internal/metrics"
 	"github.com/storm-pacemaker/pacemaker/internal/server"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
 	"github.com/storm-pacemaker/pacemaker/internal/version"
@@ -152,6 +153,8 @@ type daemon struct {
 	opts  *options
 	store *store.Store
 	srv   *server.Server
+	// metrics records self-checks and takes reloaded freshness settings.
+	metrics *metrics.Metrics
 
 	mu  sync.Mutex
 	cfg *config.Config
@@ -262,6 +265,7 @@ func (d *daemon) reload() {
 	d.store.SetLimits(storeLimits(cfg))
 	d.store.SetTTL(cfg.HeartbeatTTL)
 	d.srv.SetSettings(serverSettings(cfg, mech))
+	d.metrics.SetFreshness(cfg.HeartbeatPeriod, cfg.MaxTopologies)
 	applyMaxThreads(cfg)
 	applyMemoryLimit(cfg, d.log)
 	d.mu.Lock()

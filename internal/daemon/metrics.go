@@ -17,7 +17,9 @@ import (
 // (the observer is lock-free). ready reports whether the daemon serves.
 func (d *daemon) startMetrics(cfg *config.Config, ready func() bool) (stop func(), err error) {
 	m := metrics.New(d.srv, ready)
+	m.SetFreshness(cfg.HeartbeatPeriod, cfg.MaxTopologies)
 	d.srv.SetObserver(m)
+	d.metrics = m
 	if cfg.MetricsListen == "" {
 		return func() {}, nil
 	}

@@ -26,9 +26,11 @@ type systemdState struct {
 
 // startSystemd tells systemd the daemon is ready (config, credentials and
 // listeners are up by now), keeps STATUS= fresh, and pings the watchdog
-// while the daemon proves healthy.
+// while the daemon proves healthy. The self-checks also feed the metrics,
+// and run for them alone when there is no watchdog.
 func (d *daemon) startSystemd(ctx context.Context) {
 	if os.Getenv("NOTIFY_SOCKET") == "" {
+		d.startSelfChecks(ctx, 0)
 		return
 	}
 	d.sd.fdStore = fdStoreEnabled()
@@ -38,9 +40,26 @@ func (d *daemon) startSystemd(ctx context.Context) {
 	switch {
 	case err != nil:
 		d.log.Warn("ignoring the watchdog settings systemd passed", "err", err)
+		timeout = 0
 	case timeout > 0:
 		d.log.Info("watchdog enabled", "timeout", timeout.String(), "ping_every", (timeout / 2).String())
-		go d.watchdogLoop(ctx, timeout)
+	}
+	d.startSelfChecks(ctx, timeout)
+}
+
+// selfCheckEvery is how often the self-check runs for the metrics alone
+// (no watchdog): often enough for an alert within a minute.
+const selfCheckEvery = 15 * time.Second
+
+// startSelfChecks runs the self-check loop: at half the watchdog's timeout,
+// pinging it, or every selfCheckEvery when metrics are served and no
+// watchdog is set.
+func (d *daemon) startSelfChecks(ctx context.Context, watchdog time.Duration) {
+	switch {
+	case watchdog > 0:
+		go d.selfCheckLoop(ctx, watchdog/2, true)
+	case d.config().MetricsListen != "":
+		go d.selfCheckLoop(ctx, selfCheckEvery, false)
 	}
 }
 
@@ -94,34 +113,45 @@ func (d *daemon) statusLoop(ctx context.Context) {
 	}
 }
 
-// watchdogLoop pings systemd's watchdog at half its timeout, but only after
-// a health check succeeded: a request sent through each listener was
-// accepted and answered through the whole request path. A wedged daemon
-// stops pinging and systemd kills and restarts it.
-func (d *daemon) watchdogLoop(ctx context.Context, timeout time.Duration) {
-	t := time.NewTicker(timeout / 2)
+// selfCheckLoop runs a health check every period and records it in the
+// metrics: a request sent through each listener and answered through the
+// whole request path. With ping, it pings systemd's watchdog, but only
+// after a check succeeded: a wedged daemon stops pinging and systemd kills
+// and restarts it.
+func (d *daemon) selfCheckLoop(ctx context.Context, every time.Duration, ping bool) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	healthy := true
 	for {
 		if d.sd.stopping.Load() {
 			return
 		}
-		// A check gets a quarter of the timeout, so a ping that follows
-		// it still comes well within the timeout.
-		hctx, cancel := context.WithTimeout(ctx, timeout/4)
+		// A check gets half the period (a quarter of the watchdog's
+		// timeout), so a ping that follows it still comes well within the
+		// timeout.
+		hctx, cancel := context.WithTimeout(ctx, every/2)
 		err := d.srv.Health(hctx)
 		cancel()
+		if ctx.Err() == nil && !d.sd.stopping.Load() {
+			d.metrics.SelfCheck(err)
+		}
 		switch {
 		case err == nil:
 			if !healthy {
-				d.log.Info("health check passes again; pinging the watchdog")
+				d.log.Info("health check passes again")
 			}
 			healthy = true
-			d.notify(sd.SdNotifyWatchdog)
+			if ping {
+				d.notify(sd.SdNotifyWatchdog)
+			}
 		case healthy && !d.sd.stopping.Load():
 			healthy = false
-			d.log.Error("health check failed; not pinging the watchdog, so systemd restarts the daemon if this lasts",
-				"err", err, "watchdog", timeout.String())
+			if ping {
+				d.log.Error("health check failed; not pinging the watchdog, so systemd restarts the daemon if this lasts",
+					"err", err, "watchdog", (2 * every).String())
+			} else {
+				d.log.Error("health check failed", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -33,6 +33,12 @@ type statsCollector struct {
 	authFailed   *prometheus.Desc
 	buffered     *prometheus.Desc
 	maxBuffered  *prometheus.Desc
+
+	// The configured budgets, so alerts and dashboards compare usage with
+	// them without copying the config (absent when unlimited).
+	maxStoredBytes *prometheus.Desc
+	maxKeys        *prometheus.Desc
+	maxConns       *prometheus.Desc
 }
 
 // alwaysCounted are the request types whose counters exist from the start,
@@ -66,6 +72,10 @@ func newStatsCollector(srv *server.Server) *statsCollector {
 		authFailed:    d("auth_failures_total", "SASL handshakes that failed, by mechanism and reason.", "method", "reason"),
 		buffered:      d("buffered_bytes", "Bytes reserved for I/O across all connections: large frames arriving, answers not yet written (pacemaker.max.buffered.bytes bounds it)."),
 		maxBuffered:   d("max_buffered_bytes", "pacemaker.max.buffered.bytes in force."),
+
+		maxStoredBytes: d("max_stored_bytes", "Most heartbeat bytes the store may hold (pacemaker.max.stored.bytes)."),
+		maxKeys:        d("max_keys", "Most heartbeats the store may hold (pacemaker.max.keys)."),
+		maxConns:       d("max_connections", "Most client connections open at once (pacemaker.max.connections)."),
 	}
 }
 
@@ -73,7 +83,8 @@ func newStatsCollector(srv *server.Server) *statsCollector {
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.sendPulses, c.getPulses, c.pulseBytesIn, c.pulseBytesOut, c.keys,
 		c.storedBytes, c.requests, c.rejected, c.bytesIn, c.bytesOut, c.openConns, c.connsByState,
-		c.connsOpened, c.connsClosed, c.authOK, c.authFailed, c.buffered, c.maxBuffered} {
+		c.connsOpened, c.connsClosed, c.authOK, c.authFailed, c.buffered, c.maxBuffered,
+		c.maxStoredBytes, c.maxKeys, c.maxConns} {
 		ch <- d
 	}
 }
@@ -117,7 +128,17 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.connsClosed, st.ConnsClosed.Load())
 	counter(c.authOK, st.AuthSuccesses.Load())
 	st.AuthFailures(func(method, reason string, n uint64) { counter(c.authFailed, n, method, reason) })
-	used, limit := c.srv.Buffered()
+	used, maxBuffered := c.srv.Buffered()
 	gauge(c.buffered, float64(used))
-	gauge(c.maxBuffered, float64(limit))
+	gauge(c.maxBuffered, float64(maxBuffered))
+
+	limit := func(d *prometheus.Desc, v int64) {
+		if v > 0 { // 0 is unlimited: no ratio to watch
+			gauge(d, float64(v))
+		}
+	}
+	l := c.srv.Store().Limits()
+	limit(c.maxStoredBytes, l.MaxBytes)
+	limit(c.maxKeys, l.MaxKeys)
+	limit(c.maxConns, int64(c.srv.Settings().MaxConns))
 }

@@ -51,6 +51,8 @@ type Metrics struct {
 
 	latency   [wire.NotAuthorized + 1]prometheus.Observer // nil for types not observed
 	pulseSize prometheus.Observer
+	fresh     *freshnessCollector
+	selfCheck selfCheckCollector
 }
 
 var _ server.Observer = (*Metrics)(nil)
@@ -83,11 +85,25 @@ func New(srv *server.Server, ready func() bool) *Metrics {
 		Buckets:   sizeBuckets,
 	})
 	m.pulseSize = pulseSize
+	m.fresh = newFreshnessCollector(srv.Store())
+	m.selfCheck.init()
 
 	m.reg.MustRegister(
 		latency,
 		pulseSize,
 		newStatsCollector(srv),
+		m.fresh,
+		&m.selfCheck,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "ready",
+			Help:      "1 while the daemon serves (what /readyz answers 200 to), 0 before and from the moment shutdown begins.",
+		}, func() float64 {
+			if m.Ready() {
+				return 1
+			}
+			return 0
+		}),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -112,6 +128,18 @@ func (m *Metrics) Request(t wire.MessageType, d time.Duration) {
 
 // PulseSize implements server.Observer.
 func (m *Metrics) PulseSize(n int) { m.pulseSize.Observe(float64(n)) }
+
+// SetFreshness sets what the per-topology freshness metrics count as late:
+// a worker key not rewritten within period (task.heartbeat.frequency.secs)
+// or 3 × period; and how many topologies get a label of their own (the rest
+// are summed under topology="other").
+func (m *Metrics) SetFreshness(period time.Duration, maxTopologies int) {
+	m.fresh.set(period, maxTopologies)
+}
+
+// SelfCheck records the result of one self-check (server.Health: a request
+// through each listener and the whole request path), as the watchdog runs it.
+func (m *Metrics) SelfCheck(err error) { m.selfCheck.record(err) }
 
 // Registry is where the metrics are registered, for a caller that wants to
 // add its own.

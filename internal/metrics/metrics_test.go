@@ -404,8 +404,13 @@ func TestExpositionIsComplete(t *testing.T) {
 	if bi := s.metric("pacemaker_build_info"); bi.GetGauge().GetValue() != 1 || len(bi.GetLabel()) != 2 {
 		t.Errorf("build info = %v", bi)
 	}
-	// promlint: the naming and help conventions Prometheus documents.
-	problems, err := testutil.GatherAndLint(f.m.Registry())
+	lint(t, f.m)
+}
+
+// lint applies promlint: the naming and help conventions Prometheus documents.
+func lint(t *testing.T, m *Metrics) {
+	t.Helper()
+	problems, err := testutil.GatherAndLint(m.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}

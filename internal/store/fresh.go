@@ -25,3 +25,7 @@ func (s *Store) WriteTimes(prefix string, fn func(key string, written int64)) {
 		sh.mu.RUnlock()
 	}
 }
+
+// Limits returns the limits in force (for the metrics that show how near
+// the store is to them).
+func (s *Store) Limits() Limits { return *s.limits.Load() }
