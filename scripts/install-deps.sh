@@ -16,6 +16,7 @@ test_pkgs=(
   shellcheck cpio
   procps man-db                                # kill(1) for the unit tests; man(1) renders the man pages
   redis-server zookeeper                       # the load generator's redis and ZooKeeper modes
+  prometheus                                   # promtool and a real Prometheus for monitoring/ (test/monitoring)
 )
 bench_pkgs=(redis-server zookeeper hyperfine gnuplot-nox)
 
