@@ -25,7 +25,7 @@ const (
 
 // OtherTopology is the topology label of the topologies beyond the cap, so
 // a stale worker is counted even when its topology has no series of its
-// own. Storm's topology ids ("name-N-timestamp") never collide with it.
+// own. Storm's topology ids ("name-N-timestamp") never equal it.
 const OtherTopology = "other"
 
 // stalePeriods are the ages, in heartbeat periods, past which a worker key
@@ -70,9 +70,10 @@ func newFreshnessCollector(st *store.Store) *freshnessCollector {
 const maxTopologyLabel = 256
 
 // labelValue reports whether a topology name may become a label value
-// (Prometheus refuses invalid UTF-8); others are counted as "other".
+// (Prometheus refuses invalid UTF-8); others are counted as "other", and so
+// is a topology named "other", which would otherwise make two series alike.
 func labelValue(name string) bool {
-	return len(name) <= maxTopologyLabel && utf8.ValidString(name)
+	return len(name) <= maxTopologyLabel && utf8.ValidString(name) && name != OtherTopology
 }
 
 func (c *freshnessCollector) set(period time.Duration, maxTopologies int) {

@@ -31,6 +31,7 @@ func TestTopologyFreshness(t *testing.T) {
 	put("/workerbeats/e-5-5/w1", 5*time.Second)  // "other" too
 	put("/workerbeats/\xff\xfe/w1", 0)           // not UTF-8: never a label, "other"
 	put("/workerbeats/"+strings.Repeat("x", 300)+"/w1", 0)
+	put("/workerbeats/other/w1", 0) // a topology named like the bucket: in the bucket
 	put("/workerbeats/f-6-6", time.Hour) // names a topology, is no worker: not counted
 	put("/other/dir/w1", time.Hour)      // outside /workerbeats: not counted
 	put("/workerbeats/a-1-1/w4/x", 0)    // deeper: still topology a's
@@ -44,7 +45,7 @@ func TestTopologyFreshness(t *testing.T) {
 		"a-1-1":       {4, 2, 1, 45, 50},
 		"b-2-2":       {2, 0, 0, 2, 7},
 		"c-3-3":       {1, 1, 1, 3600, 3605},
-		OtherTopology: {4, 1, 1, 31, 36},
+		OtherTopology: {5, 1, 1, 31, 36},
 	}
 	for topo, w := range want {
 		l := "topology=" + topo
@@ -62,8 +63,8 @@ func TestTopologyFreshness(t *testing.T) {
 	if n := len(s["pacemaker_topology_workers"].GetMetric()); n != len(want) {
 		t.Errorf("%d topology series, want %d (3 named and other)", n, len(want))
 	}
-	if got := s.value("pacemaker_topologies"); got != 8 {
-		t.Errorf("pacemaker_topologies = %v, want 8 (every child of /workerbeats)", got)
+	if got := s.value("pacemaker_topologies"); got != 9 {
+		t.Errorf("pacemaker_topologies = %v, want 9 (every child of /workerbeats)", got)
 	}
 	if got := s.value("pacemaker_heartbeat_period_seconds"); got != 10 {
 		t.Errorf("pacemaker_heartbeat_period_seconds = %v, want 10", got)
@@ -77,8 +78,8 @@ func TestTopologyFreshness(t *testing.T) {
 	}
 	f.m.SetFreshness(10*time.Second, 0)
 	s = f.scrape(t)
-	if n := len(s["pacemaker_topology_workers"].GetMetric()); n != 1 || s.value("pacemaker_topology_workers", "topology=other") != 11 {
-		t.Errorf("cap 0: %d series, other = %v; want only other = 11", n, s.value("pacemaker_topology_workers", "topology=other"))
+	if n := len(s["pacemaker_topology_workers"].GetMetric()); n != 1 || s.value("pacemaker_topology_workers", "topology=other") != 12 {
+		t.Errorf("cap 0: %d series, other = %v; want only other = 12", n, s.value("pacemaker_topology_workers", "topology=other"))
 	}
 }
 
