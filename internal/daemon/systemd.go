@@ -123,6 +123,13 @@ func (d *daemon) selfCheckLoop(ctx context.Context, every time.Duration, ping bo
 	defer t.Stop()
 	healthy := true
 	for {
+		// The first check waits a period too: the listeners may not be
+		// registered yet, and a check now would fail with "no listener".
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 		if d.sd.stopping.Load() {
 			return
 		}
@@ -152,11 +159,6 @@ func (d *daemon) selfCheckLoop(ctx context.Context, every time.Duration, ping bo
 			} else {
 				d.log.Error("health check failed", "err", err)
 			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
 		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth/digest"
 	"github.com/storm-pacemaker/pacemaker/internal/client"
+	"github.com/storm-pacemaker/pacemaker/internal/store"
 	"github.com/storm-pacemaker/pacemaker/internal/stormhb"
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/syncbuf"
@@ -155,19 +157,32 @@ const (
 
 type server struct {
 	proc    *daemon.Proc
-	metrics string // host:port of /metrics
+	opts    daemon.Options // to start it again on the same ports
+	metrics string         // host:port of /metrics
 }
 
-func startServer(t *testing.T) server {
+// startServer starts a DIGEST daemon serving metrics; extra is more config.
+func startServer(t *testing.T, extra string) *server {
 	port := daemon.FreePort(t, "127.0.0.1")
-	p := daemon.Start(t, daemon.Options{LogLevel: "warn",
+	s := &server{metrics: fmt.Sprintf("127.0.0.1:%d", port), opts: daemon.Options{LogLevel: "warn",
+		Args: []string{"--test-wedge-on-sigusr2"},
 		Config: fmt.Sprintf("pacemaker.auth.method: DIGEST\n"+
 			"java.security.auth.login.config: %s/jaas.conf\n"+
-			"pacemaker.metrics.listen: \"127.0.0.1:%d\"\n"+
-			"task.heartbeat.frequency.secs: %d\n", daemon.DirPlaceholder, port, int(period/time.Second)),
+			"pacemaker.metrics.listen: %q\n"+
+			"task.heartbeat.frequency.secs: %d\n%s", daemon.DirPlaceholder, fmt.Sprintf("127.0.0.1:%d", port), int(period/time.Second), extra),
 		Files: map[string]string{"jaas.conf": fmt.Sprintf("PacemakerDigest { username=%q password=%q; };\n", user, password)},
-	})
-	return server{proc: p, metrics: fmt.Sprintf("127.0.0.1:%d", port)}
+	}}
+	s.proc = daemon.Start(t, s.opts)
+	s.opts.Port = s.proc.Port()
+	return s
+}
+
+// restart stops the daemon and starts a new process on the same ports.
+func (s *server) restart(t *testing.T) {
+	if err := s.proc.Stop(); err != nil {
+		t.Errorf("stop %s: %v", s.proc.Addr(), err)
+	}
+	s.proc = daemon.Start(t, s.opts)
 }
 
 // worker writes its heartbeat to one server every period until stopped.
@@ -191,9 +206,7 @@ func startWorker(t *testing.T, ctx context.Context, addr, topology, key string) 
 		tick := time.NewTicker(period)
 		defer tick.Stop()
 		for {
-			hb := stormhb.Encode(stormhb.Heartbeat{StormID: topology, TimeSecs: time.Now().Unix(),
-				UptimeSecs: int32(time.Since(start).Seconds())}, 4)
-			if err := c.SendPulse(wctx, key, hb); err != nil && wctx.Err() == nil {
+			if err := c.SendPulse(wctx, key, heartbeat(topology, start)); err != nil && wctx.Err() == nil {
 				t.Errorf("worker %s: %v", key, err)
 				return
 			}
@@ -208,6 +221,13 @@ func startWorker(t *testing.T, ctx context.Context, addr, topology, key string) 
 }
 
 // halt stops the worker; a second call does nothing.
+// heartbeat is what Storm 2.x's worker writes: its executors' stats,
+// gzipped, with the time and its uptime.
+func heartbeat(topology string, start time.Time) []byte {
+	return stormhb.Encode(stormhb.Heartbeat{StormID: topology, TimeSecs: time.Now().Unix(),
+		UptimeSecs: int32(time.Since(start).Seconds())}, 4)
+}
+
 func (w *worker) halt() {
 	w.stop()
 	<-w.done
@@ -216,7 +236,7 @@ func (w *worker) halt() {
 // nimbus reads every worker's heartbeat from every server, as Nimbus does
 // every nimbus.monitor.freq.secs, authenticated with DIGEST, until ctx ends;
 // wg tracks it.
-func nimbus(t *testing.T, ctx context.Context, wg *sync.WaitGroup, servers []server) {
+func nimbus(t *testing.T, ctx context.Context, wg *sync.WaitGroup, servers []*server) {
 	mech := digest.NewClientMechanism(digest.SecretFromCredentials(user, password), "nimbus")
 	conns := make([]*client.Conn, len(servers))
 	for i, s := range servers {
@@ -253,7 +273,7 @@ func nimbus(t *testing.T, ctx context.Context, wg *sync.WaitGroup, servers []ser
 // misconfigured keeps trying to authenticate with a wrong password (a
 // Nimbus with a stale JAAS file) and sends a frame far over the size
 // limit, so the refusal and authentication panels and alerts have data.
-func misconfigured(ctx context.Context, wg *sync.WaitGroup, servers []server) {
+func misconfigured(ctx context.Context, wg *sync.WaitGroup, servers []*server) {
 	wrong := digest.NewClientMechanism(digest.SecretFromCredentials(user, "guess"), "nimbus")
 	wg.Go(func() {
 		for ctx.Err() == nil {
@@ -288,7 +308,7 @@ type prometheus struct {
 // forLine is an alert's hold time in alerts.yml.
 var forLine = regexp.MustCompile(`(?m)^(\s+for:) \S+$`)
 
-func startPrometheus(t *testing.T, servers []server) *prometheus {
+func startPrometheus(t *testing.T, servers []*server) *prometheus {
 	bin := tool(t, "prometheus")
 	dir := t.TempDir()
 	kit := kitDir(t)
@@ -486,25 +506,45 @@ func dashboardQueries(t *testing.T) map[string]string {
 
 // TestAgainstPrometheus is the kit in use: two DIGEST servers, 9 workers
 // in 3 topologies, a Nimbus reading, a misconfigured client; Prometheus
-// scrapes and evaluates every second.
+// scrapes and evaluates every second. Server 0 runs with budgets its load
+// nearly fills (its keys exactly; its connections with idle ones added).
 func TestAgainstPrometheus(t *testing.T) {
 	tool(t, "prometheus")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	servers := []server{startServer(t), startServer(t)}
+	// Storm's client picks one server at random and stays on it.
+	type placement struct {
+		topology, key string
+		server        int
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	byTopology := map[string][]*worker{}
-	var all []*worker
+	var placements []placement
+	keysOn0, bytesOn0 := 0, 0
 	for _, topo := range topologies {
 		for i := range topo.workers {
-			// Storm's client picks one server at random and stays on it.
-			s := servers[rng.IntN(len(servers))]
-			key := fmt.Sprintf("/workerbeats/%s/%08x-%04x-%d", topo.id, rng.Uint32(), rng.Uint32()&0xffff, 6700+i)
-			w := startWorker(t, ctx, s.proc.Addr(), topo.id, key)
-			byTopology[topo.id] = append(byTopology[topo.id], w)
-			all = append(all, w)
+			p := placement{topo.id, fmt.Sprintf("/workerbeats/%s/%08x-%04x-%d", topo.id, rng.Uint32(), rng.Uint32()&0xffff, 6700+i), rng.IntN(2)}
+			if p.server == 0 {
+				keysOn0++
+				bytesOn0 += len(p.key) + len(heartbeat(p.topology, time.Now())) + store.EntryOverhead
+			}
+			placements = append(placements, p)
 		}
+	}
+	// Server 0's budgets: exactly its keys, its stored bytes at 90 % (a
+	// heartbeat's size varies by a few bytes), 10 connections.
+	const maxConns0 = 10
+	servers := []*server{
+		startServer(t, fmt.Sprintf("pacemaker.max.keys: %d\npacemaker.max.stored.bytes: %d\npacemaker.max.connections: %d\n",
+			keysOn0, bytesOn0*10/9, maxConns0)),
+		startServer(t, ""),
+	}
+	byTopology := map[string][]*worker{}
+	var all []*worker
+	for _, p := range placements {
+		w := startWorker(t, ctx, servers[p.server].proc.Addr(), p.topology, p.key)
+		byTopology[p.topology] = append(byTopology[p.topology], w)
+		all = append(all, w)
 	}
 	haltAll := sync.OnceFunc(func() {
 		var wg sync.WaitGroup
@@ -520,32 +560,28 @@ func TestAgainstPrometheus(t *testing.T) {
 	defer stopReaders()
 	nimbus(t, readers, &readersWG, servers)
 	misconfigured(readers, &readersWG, servers)
-	prom := startPrometheus(t, servers)
-
-	// Every rule evaluates without error.
-	var rules struct {
-		Groups []struct {
-			Rules []struct {
-				Name, Health, LastError string
-			}
+	// Idle connections (loopback may pass the cap a little) bring server
+	// 0 to its connection cap.
+	for range maxConns0 {
+		nc, err := net.Dial("tcp", servers[0].proc.Addr())
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer nc.Close()
 	}
-	var records []string
-	var kit ruleFile
-	readYAML(t, filepath.Join(kitDir(t), "rules.yml"), &kit)
-	for _, r := range kit.rules() {
-		records = append(records, r.Record)
-	}
-	queries := dashboardQueries(t)
+	prom := startPrometheus(t, servers)
 
 	// Every recording rule and every panel returns data once Prometheus
 	// has a few scrapes (rates need two samples in their window).
+	var kit ruleFile
+	readYAML(t, filepath.Join(kitDir(t), "rules.yml"), &kit)
+	queries := dashboardQueries(t)
 	deadline := time.Now().Add(45 * time.Second)
 	for {
 		var empty []string
-		for _, r := range records {
-			if prom.query(t, r) == 0 {
-				empty = append(empty, "recording rule "+r)
+		for _, r := range kit.rules() {
+			if prom.query(t, r.Record) == 0 {
+				empty = append(empty, "recording rule "+r.Record)
 			}
 		}
 		for name, q := range queries {
@@ -561,6 +597,14 @@ func TestAgainstPrometheus(t *testing.T) {
 			t.Fatalf("no data after 45 s for:\n  %s", strings.Join(empty, "\n  "))
 		}
 		time.Sleep(time.Second)
+	}
+	// Every rule evaluates without error.
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Name, Health, LastError string
+			}
+		}
 	}
 	prom.get(t, "/api/v1/rules", nil, &rules)
 	for _, g := range rules.Groups {
@@ -578,13 +622,22 @@ func TestAgainstPrometheus(t *testing.T) {
 		t.Errorf("fresh workers across servers are not 9")
 	}
 
-	// The misconfigured client's refusals and failed handshakes fire.
+	// The misconfigured client's refusals and failed handshakes fire, and
+	// server 0's full budgets.
 	prom.waitAlerts(t, 30*time.Second,
 		map[string]string{"alertname": "PacemakerAuthFailures", "method": "DIGEST-MD5"},
-		map[string]string{"alertname": "PacemakerLimitRefusals", "reason": "frame too large"})
+		map[string]string{"alertname": "PacemakerLimitRefusals", "reason": "frame too large"},
+		map[string]string{"alertname": "PacemakerKeysNearLimit", "instance": servers[0].metrics},
+		map[string]string{"alertname": "PacemakerStoredBytesNearLimit", "instance": servers[0].metrics},
+		map[string]string{"alertname": "PacemakerConnectionsNearLimit", "instance": servers[0].metrics})
 	for _, a := range prom.firing(t) {
-		if name := a.Labels["alertname"]; name == "PacemakerWorkersStale" || name == "PacemakerTopologyStale" || name == "PacemakerDown" {
-			t.Errorf("%s fires while every worker writes and every server is up: %v", name, a.Labels)
+		switch a.Labels["alertname"] {
+		case "PacemakerWorkersStale", "PacemakerTopologyStale", "PacemakerDown", "PacemakerSelfCheckFailing", "PacemakerRestarting":
+			t.Errorf("%s fires while every worker writes and every server is up: %v", a.Labels["alertname"], a.Labels)
+		case "PacemakerKeysNearLimit", "PacemakerStoredBytesNearLimit", "PacemakerConnectionsNearLimit":
+			if a.Labels["instance"] != servers[0].metrics {
+				t.Errorf("%s fires for %s, far from its limits", a.Labels["alertname"], a.Labels["instance"])
+			}
 		}
 	}
 
@@ -609,10 +662,29 @@ func TestAgainstPrometheus(t *testing.T) {
 		}
 	}
 
-	// A server that stops answering scrapes fires PacemakerDown. (The load
-	// stops first: its clients would report the closed connections.)
+	// The load stops (its clients would report what follows). Server 1's
+	// request path is wedged on purpose (its self-check fails; the
+	// metrics listener still answers), while server 0 restarts twice.
 	haltAll()
 	stopReaders()
+	if err := servers[1].proc.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		servers[0].restart(t)
+		// Prometheus must scrape each process for the restart to count.
+		want := fmt.Sprintf(`changes(process_start_time_seconds{instance=%q}[5m]) >= %d`, servers[0].metrics, i+1)
+		for deadline := time.Now().Add(20 * time.Second); prom.query(t, want) == 0; time.Sleep(250 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("Prometheus did not see restart %d of %s", i+1, servers[0].metrics)
+			}
+		}
+	}
+	prom.waitAlerts(t, 45*time.Second,
+		map[string]string{"alertname": "PacemakerRestarting", "instance": servers[0].metrics},
+		map[string]string{"alertname": "PacemakerSelfCheckFailing", "instance": servers[1].metrics})
+
+	// A server that stops answering scrapes fires PacemakerDown.
 	if err := servers[1].proc.Stop(); err != nil {
 		t.Errorf("stop server: %v", err)
 	}
