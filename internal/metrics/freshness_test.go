@@ -31,7 +31,7 @@ func TestTopologyFreshness(t *testing.T) {
 	put("/workerbeats/e-5-5/w1", 5*time.Second)  // "other" too
 	put("/workerbeats/\xff\xfe/w1", 0)           // not UTF-8: never a label, "other"
 	put("/workerbeats/"+strings.Repeat("x", 300)+"/w1", 0)
-	put("/workerbeats/other/w1", 0) // a topology named like the bucket: in the bucket
+	put("/workerbeats/other/w1", 0)      // a topology named like the bucket: in the bucket
 	put("/workerbeats/f-6-6", time.Hour) // names a topology, is no worker: not counted
 	put("/other/dir/w1", time.Hour)      // outside /workerbeats: not counted
 	put("/workerbeats/a-1-1/w4/x", 0)    // deeper: still topology a's
