@@ -187,7 +187,6 @@ func (s *server) restart(t *testing.T) {
 
 // worker writes its heartbeat to one server every period until stopped.
 type worker struct {
-	key  string
 	stop context.CancelFunc
 	done chan struct{}
 }
@@ -198,7 +197,7 @@ func startWorker(t *testing.T, ctx context.Context, addr, topology, key string) 
 		t.Fatalf("worker %s: %v", key, err)
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := &worker{key: key, stop: cancel, done: make(chan struct{})}
+	w := &worker{stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		defer c.Close()
@@ -220,7 +219,6 @@ func startWorker(t *testing.T, ctx context.Context, addr, topology, key string) 
 	return w
 }
 
-// halt stops the worker; a second call does nothing.
 // heartbeat is what Storm 2.x's worker writes: its executors' stats,
 // gzipped, with the time and its uptime.
 func heartbeat(topology string, start time.Time) []byte {
@@ -228,6 +226,7 @@ func heartbeat(topology string, start time.Time) []byte {
 		UptimeSecs: int32(time.Since(start).Seconds())}, 4)
 }
 
+// halt stops the worker; a second call does nothing.
 func (w *worker) halt() {
 	w.stop()
 	<-w.done
