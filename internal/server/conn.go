@@ -9,7 +9,10 @@ import (
 	"os"
 	"runtime/debug"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
@@ -83,6 +86,18 @@ func (c *conn) setFrameReader(st *Settings) {
 	c.fr.Stall = c.stall
 	c.fr.Max = func() int { return c.s.settings.Load().MaxFrame }
 	c.fr.Budget = frameBudget{c}
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			c.fr.Queued = func() int { return queued(rc) }
+		}
+	}
+}
+
+// queued returns the bytes waiting in a socket's receive queue.
+func queued(rc syscall.RawConn) int {
+	n := 0
+	_ = rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	return n
 }
 
 // errClose ends a connection after its reason has been logged.

@@ -40,6 +40,10 @@ type FrameReader struct {
 	// Budget, when set, is asked for the memory of a frame too large for
 	// the bufio.Reader's buffer as that memory is allocated.
 	Budget Budget
+	// Queued, when set, tells how many bytes wait in the socket beyond the
+	// bufio.Reader's buffer (FIONREAD), so a large frame whose bytes are
+	// already there gets one buffer of its size instead of a series.
+	Queued func() int
 }
 
 // Budget accounts for memory a FrameReader holds beyond its bufio buffer.
@@ -51,10 +55,10 @@ type Budget interface {
 }
 
 // largeFrameStep is the first allocation for a frame larger than the
-// bufio buffer; the buffer then grows fourfold each time the bytes that
-// arrived fill it, so a length prefix alone never allocates what it
-// announces (a peer must send a quarter of what it makes us hold), and a
-// frame costs at most 4/3 of its size in allocations.
+// bufio buffer. The buffer grows only as bytes arrive, to what has arrived
+// (Queued) or at least twice its size: a length prefix alone allocates
+// nothing, a peer must send half of what it makes us hold, and a frame
+// whose bytes are all there costs one allocation of its size.
 const largeFrameStep = 64 << 10
 
 // NewFrameReader reads frames of at most max bytes from r.
@@ -157,8 +161,12 @@ func (f *FrameReader) next() ([]byte, error) {
 			if _, err := f.r.Peek(1); err != nil {
 				return nil, unexpected(err)
 			}
+			arrived := len(b) + f.r.Buffered()
+			if f.Queued != nil {
+				arrived += f.Queued()
+			}
 			var err error
-			if b, err = f.grow(b, min(int(n), max(largeFrameStep, 4*cap(b)))); err != nil {
+			if b, err = f.grow(b, min(int(n), max(largeFrameStep, 2*cap(b), arrived))); err != nil {
 				return nil, err
 			}
 		}
