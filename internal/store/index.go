@@ -29,7 +29,7 @@ type index struct {
 	root node
 	// bare holds keys with no components ("/", "//"): they name the root
 	// itself, are listed nowhere and go with DeletePath of the root.
-	bare []string
+	bare map[string]struct{}
 }
 
 type node struct {
@@ -46,8 +46,11 @@ type node struct {
 	// then never written again, only replaced.
 	leavesShared atomic.Bool
 	// odd are the stored keys ending directly below this node that are not
-	// canonical ("a/b", "/a//b/"): rare, kept whole.
-	odd []string
+	// canonical ("a/b", "/a//b/"), kept whole and keyed by their last
+	// component, so every key shape costs one map operation. Keys sharing
+	// a name differ in redundant slashes, so their number is bounded by
+	// the key length.
+	odd map[string][]string
 	// keys counts the stored keys at or below this node; a node whose count
 	// drops to zero is pruned, so listings never show empty directories.
 	keys int
@@ -86,12 +89,6 @@ func split(p string) (dirs []string, last string) {
 		return true
 	})
 	return dirs, last
-}
-
-// lastComponent is the name a stored key is listed under.
-func lastComponent(key string) string {
-	key = strings.TrimRight(key, "/")
-	return key[strings.LastIndexByte(key, '/')+1:]
 }
 
 // leafSliceMax bounds the sorted slice of names in one directory: inserting
@@ -178,7 +175,10 @@ func (x *index) add(key string) {
 	n.keys++
 	dirs, last := split(key)
 	if last == "" {
-		x.bare = append(x.bare, key)
+		if x.bare == nil {
+			x.bare = map[string]struct{}{}
+		}
+		x.bare[key] = struct{}{}
 		return
 	}
 	for _, part := range dirs {
@@ -197,7 +197,10 @@ func (x *index) add(key string) {
 	if canonical(key) {
 		n.addLeaf(last)
 	} else {
-		n.odd = append(n.odd, key)
+		if n.odd == nil {
+			n.odd = map[string][]string{}
+		}
+		n.odd[last] = append(n.odd[last], key)
 	}
 	n.invalidate()
 }
@@ -206,10 +209,14 @@ func (x *index) add(key string) {
 func (x *index) remove(key string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.removeLocked(key)
+}
+
+func (x *index) removeLocked(key string) {
 	dirs, last := split(key)
 	if last == "" {
-		if i := slices.Index(x.bare, key); i >= 0 {
-			x.bare = slices.Delete(x.bare, i, i+1)
+		if _, ok := x.bare[key]; ok {
+			delete(x.bare, key)
 			x.root.keys--
 		}
 		return
@@ -227,13 +234,18 @@ func (x *index) remove(key string) {
 			return
 		}
 	} else {
-		i := slices.Index(n.odd, key)
+		same := n.odd[last]
+		i := slices.Index(same, key)
 		if i < 0 {
 			return
 		}
-		n.odd = slices.Delete(n.odd, i, i+1)
+		if len(same) == 1 {
+			delete(n.odd, last)
+		} else {
+			n.odd[last] = slices.Delete(same, i, i+1)
+		}
 		if len(n.odd) == 0 {
-			n.odd = nil
+			n.odd = nil // maps never shrink; drop an emptied one
 		}
 	}
 	n.invalidate()
@@ -289,12 +301,11 @@ func (x *index) children(path string) []string {
 		for name := range n.big {
 			names = append(names, name)
 		}
-		for _, key := range n.odd {
-			names = append(names, lastComponent(key))
+		for name := range n.odd {
+			names = append(names, name)
 		}
 		slices.Sort(names)
-		// A name can be both a directory and a key, or the last component
-		// of keys differing by redundant slashes.
+		// A name can be both a directory and a key.
 		names = slices.Clip(slices.Compact(names))
 	}
 	n.names.Store(&names)
@@ -308,7 +319,9 @@ func (x *index) under(path string) []string {
 	dirs, last := split(path)
 	if last == "" {
 		out := make([]string, 0, x.root.keys)
-		out = append(out, x.bare...)
+		for key := range x.bare {
+			out = append(out, key)
+		}
 		return appendAll(out, "", &x.root)
 	}
 	parent := &x.root
@@ -323,11 +336,7 @@ func (x *index) under(path string) []string {
 	if parent.hasLeaf(last) {
 		out = append(out, prefix)
 	}
-	for _, key := range parent.odd {
-		if lastComponent(key) == last {
-			out = append(out, key)
-		}
-	}
+	out = append(out, parent.odd[last]...)
 	if c := parent.dirs[last]; c != nil {
 		out = appendAll(slices.Grow(out, c.keys), prefix, c)
 	}
@@ -343,9 +352,92 @@ func appendAll(out []string, prefix string, n *node) []string {
 	for name := range n.big {
 		out = append(out, prefix+"/"+name)
 	}
-	out = append(out, n.odd...)
+	for _, keys := range n.odd {
+		out = append(out, keys...)
+	}
 	for name, c := range n.dirs {
 		out = appendAll(out, prefix+"/"+name, c)
 	}
 	return out
+}
+
+// detach takes everything strictly below path out of the index in
+// O(depth) and returns it as a subtree the caller owns (nil when path has
+// nothing below it) with its path prefix ("" for the root), and the keys
+// naming path itself, which stay indexed. Nobody else reaches a detached
+// subtree: keys written below path from now on go into a new one.
+func (x *index) detach(path string) (self []string, sub *node, prefix string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	dirs, last := split(path)
+	if last == "" {
+		for key := range x.bare {
+			self = append(self, key)
+		}
+		r := &x.root
+		if r.keys == len(x.bare) {
+			return self, nil, ""
+		}
+		sub = &node{dirs: r.dirs, leaves: r.leaves, big: r.big, odd: r.odd, keys: r.keys - len(x.bare)}
+		r.dirs, r.leaves, r.big, r.odd, r.keys = nil, nil, nil, nil, len(x.bare)
+		r.leavesShared.Store(false)
+		r.invalidate()
+		return self, sub, ""
+	}
+	nodes := []*node{&x.root}
+	n := &x.root
+	for _, part := range dirs {
+		if n = n.dirs[part]; n == nil {
+			return nil, nil, ""
+		}
+		nodes = append(nodes, n)
+	}
+	prefix = "/" + strings.Join(append(dirs, last), "/")
+	if n.hasLeaf(last) {
+		self = append(self, prefix)
+	}
+	self = append(self, n.odd[last]...)
+	sub = n.dirs[last]
+	if sub == nil {
+		return self, nil, ""
+	}
+	delete(n.dirs, last)
+	n.invalidate()
+	// nodes[i] is nodes[i-1]'s child dirs[i-1]; prune those left empty.
+	for i := len(nodes) - 1; i >= 0; i-- {
+		nodes[i].keys -= sub.keys
+		if i > 0 && nodes[i].keys == 0 {
+			delete(nodes[i-1].dirs, dirs[i-1])
+			nodes[i-1].invalidate()
+		}
+	}
+	return self, sub, prefix
+}
+
+// walk calls fn with every key in a detached subtree whose path is prefix.
+// It takes no lock: the caller owns the subtree.
+func (n *node) walk(prefix string, fn func(key string)) {
+	for _, name := range n.leaves {
+		fn(prefix + "/" + name)
+	}
+	for name := range n.big {
+		fn(prefix + "/" + name)
+	}
+	for _, keys := range n.odd {
+		for _, key := range keys {
+			fn(key)
+		}
+	}
+	for name, c := range n.dirs {
+		c.walk(prefix+"/"+name, fn)
+	}
+}
+
+// removeAll forgets keys with one hold of the lock.
+func (x *index) removeAll(keys []string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, key := range keys {
+		x.removeLocked(key)
+	}
 }

@@ -33,6 +33,9 @@ type slab struct {
 	// hint sizes chunks during a compaction: the live bytes to copy.
 	hint        int64
 	compactions int // for tests
+	// hold defers compaction while bulk deletes run in the shard (see
+	// bulk.go): compacting mid-way would copy values about to be deleted.
+	hold int
 }
 
 // inSlab reports whether a stored value lives in a chunk. Slot sizes are
@@ -105,10 +108,10 @@ func (sh *shard) rewrite(e *entry, value []byte) {
 // compactIfWasteful copies the shard's chunked values into fresh chunks
 // when an eighth of its chunk space is dead. The caller holds sh.mu.
 func (sh *shard) compactIfWasteful() {
-	if !sh.wasteful() {
+	if sh.hold > 0 || !sh.wasteful() {
 		return
 	}
-	sh.slab = slab{hint: sh.live, compactions: sh.compactions + 1}
+	sh.slab = slab{hint: sh.live, compactions: sh.compactions + 1, hold: sh.hold}
 	for _, e := range sh.m {
 		if inSlab(e.value) && cap(e.value) > 0 {
 			v := sh.alloc(cap(e.value))[:len(e.value)]

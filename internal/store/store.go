@@ -77,7 +77,7 @@ type shard struct {
 	// may alias a reused network buffer.
 	m map[string]*entry
 	slab
-	_ [40]byte // 128 bytes: one shard's hot fields never share a cache line with another's
+	_ [32]byte // 128 bytes: one shard's hot fields never share a cache line with another's
 }
 
 type entry struct {
@@ -247,18 +247,6 @@ func (s *Store) deleteIf(key string, cond func(*entry) bool) bool {
 	return true
 }
 
-// DeletePath removes path and every key below it (DELETE_PATH) and returns
-// how many keys it removed. Keys written concurrently may survive, as if
-// written just after.
-func (s *Store) DeletePath(path string) int {
-	n := 0
-	for _, key := range s.idx.under(path) {
-		if s.Delete(key) {
-			n++
-		}
-	}
-	return n
-}
 
 // Children returns the distinct names directly below path that have keys
 // under them (GET_ALL_NODES_FOR_PATH). Storm promises no order; these are
@@ -272,40 +260,6 @@ func (s *Store) Keys() int64 { return s.keys.Load() }
 // Bytes returns the sum of Cost over the stored keys: what
 // Limits.MaxBytes bounds.
 func (s *Store) Bytes() int64 { return s.bytes.Load() }
-
-// Sweep drops heartbeats older than the TTL, one shard at a time, so no
-// lock is held for longer than one shard's scan. It returns how many it
-// dropped. A no-op without a TTL.
-func (s *Store) Sweep() int {
-	ttl := s.ttl.Load()
-	if ttl <= 0 {
-		return 0
-	}
-	dropped := 0
-	for i := range s.shards {
-		dropped += s.sweepShard(&s.shards[i], s.now()-ttl)
-	}
-	return dropped
-}
-
-func (s *Store) sweepShard(sh *shard, cutoff int64) int {
-	var stale []string
-	sh.mu.RLock()
-	for k, e := range sh.m {
-		if e.written < cutoff {
-			stale = append(stale, k)
-		}
-	}
-	sh.mu.RUnlock()
-	n := 0
-	for _, k := range stale {
-		// Re-check under the write lock: it may have been rewritten since.
-		if s.deleteIf(k, func(e *entry) bool { return e.written < cutoff }) {
-			n++
-		}
-	}
-	return n
-}
 
 // Snapshot calls fn for every stored key and value, shard by shard (for a
 // hand-over to a new process). fn must not retain value.

@@ -1,0 +1,199 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// keyShapes are the key forms a client may write, each with a DELETE_PATH
+// that removes them all.
+var keyShapes = []struct {
+	name string
+	key  func(i int) string
+	path string
+}{
+	{"canonical", func(i int) string { return fmt.Sprintf("/t/d%03d/k%d", i%100, i) }, "/t"},
+	{"one directory", func(i int) string { return fmt.Sprintf("/t/k%d", i) }, "/t"},
+	{"no leading slash", func(i int) string { return fmt.Sprintf("x/%08d", i) }, "x"},
+	{"trailing slash", func(i int) string { return fmt.Sprintf("/t/k%d/", i) }, "/t"},
+	{"double slash", func(i int) string { return fmt.Sprintf("/t//k%d", i) }, "/t"},
+	{"whole store", func(i int) string { return fmt.Sprintf("/t%d/k%d", i%7, i) }, "/"},
+}
+
+// checkConsistent fails unless the index lists exactly the stored keys and
+// the counters match them.
+func checkConsistent(t *testing.T, s *Store) {
+	t.Helper()
+	var keys []string
+	var bytes int64
+	_ = s.Snapshot(func(k string, v []byte, _ time.Time) error {
+		keys = append(keys, k)
+		bytes += int64(len(v))
+		return nil
+	})
+	inIndex := s.idx.under("/")
+	slices.Sort(keys)
+	slices.Sort(inIndex)
+	if !slices.Equal(keys, inIndex) {
+		t.Fatalf("map has %d keys, index %d", len(keys), len(inIndex))
+	}
+	if s.Keys() != int64(len(keys)) || s.Bytes() != bytes {
+		t.Fatalf("counters say %d keys, %d bytes; the map holds %d, %d", s.Keys(), s.Bytes(), len(keys), bytes)
+	}
+}
+
+// TestBulkDeleteEveryShape: DELETE_PATH removes every key shape, leaves the
+// rest, and compacts each shard at most once (no dying value is copied).
+func TestBulkDeleteEveryShape(t *testing.T) {
+	const n = 20000
+	for _, sh := range keyShapes {
+		t.Run(sh.name, func(t *testing.T) {
+			s := New(Limits{})
+			value := make([]byte, 1000)
+			for i := range n {
+				if err := s.Put(sh.key(i), value); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if sh.path != "/" {
+				_ = s.Put("/other/k", value)
+			}
+			before := compactions(s)
+			if got := s.DeletePath(sh.path); got != n {
+				t.Fatalf("DeletePath(%q) removed %d keys, want %d", sh.path, got, n)
+			}
+			if c := compactions(s) - before; c > shardCount {
+				t.Errorf("%d compactions for one delete; want at most one per shard (%d)", c, shardCount)
+			}
+			if got := s.Children(sh.path); len(got) != 0 {
+				t.Errorf("Children(%q) = %d names after the delete", sh.path, len(got))
+			}
+			checkConsistent(t, s)
+		})
+	}
+}
+
+func compactions(s *Store) int {
+	n := 0
+	for i := range s.shards {
+		s.shards[i].mu.Lock()
+		n += s.shards[i].compactions
+		s.shards[i].mu.Unlock()
+	}
+	return n
+}
+
+// TestBulkDeleteUnderConcurrentWrites: keys written below a path while it
+// is deleted either survive or go, but index and map always agree (run
+// with -race).
+func TestBulkDeleteUnderConcurrentWrites(t *testing.T) {
+	s := New(Limits{})
+	for i := range 20000 {
+		_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%50, i), []byte("v"))
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("/t/d%d/k%d", i%50, i%3000)
+				if (i+w)%3 == 0 {
+					s.Delete(key)
+				} else {
+					_ = s.Put(key, []byte("w"))
+				}
+				s.Children("/t")
+			}
+		})
+	}
+	for range 20 {
+		s.DeletePath("/t")
+		s.DeletePath("/t/d7")
+	}
+	close(stop)
+	wg.Wait()
+	checkConsistent(t, s)
+	s.DeletePath("/")
+	checkConsistent(t, s)
+	if s.Keys() != 0 {
+		t.Fatalf("%d keys left after deleting /", s.Keys())
+	}
+}
+
+// TestSweepCompactsOnce: a sweep that expires most keys compacts each
+// shard at most once and keeps what was rewritten.
+func TestSweepCompactsOnce(t *testing.T) {
+	s := New(Limits{})
+	now := int64(1_000_000_000_000)
+	s.now = func() int64 { return now }
+	s.SetTTL(time.Minute)
+	value := make([]byte, 1000)
+	for i := range 20000 {
+		_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%50, i), value)
+	}
+	now += int64(2 * time.Minute)
+	for i := range 100 {
+		_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%50, i), value)
+	}
+	before := compactions(s)
+	if got := s.Sweep(); got != 19900 {
+		t.Fatalf("Sweep dropped %d keys, want 19900", got)
+	}
+	if c := compactions(s) - before; c > shardCount {
+		t.Errorf("%d compactions for one sweep; want at most one per shard", c)
+	}
+	checkConsistent(t, s)
+}
+
+// BenchmarkDeletePath deletes 100,000 keys of each shape with one
+// DeletePath: every shape must cost about the same.
+func BenchmarkDeletePath(b *testing.B) {
+	const n = 100000
+	value := make([]byte, 1024)
+	for _, sh := range keyShapes {
+		b.Run(sh.name, func(b *testing.B) {
+			s := New(Limits{})
+			for b.Loop() {
+				b.StopTimer()
+				for i := range n {
+					_ = s.Put(sh.key(i), value)
+				}
+				b.StartTimer()
+				if got := s.DeletePath(sh.path); got != n {
+					b.Fatalf("removed %d", got)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")
+		})
+	}
+}
+
+// BenchmarkSweep expires 100,000 keys of 1 KiB with one sweep.
+func BenchmarkSweep(b *testing.B) {
+	const n = 100000
+	value := make([]byte, 1024)
+	s := New(Limits{})
+	now := int64(1_000_000_000_000)
+	s.now = func() int64 { return now }
+	s.SetTTL(time.Minute)
+	for b.Loop() {
+		b.StopTimer()
+		for i := range n {
+			_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%100, i), value)
+		}
+		now += int64(2 * time.Minute)
+		b.StartTimer()
+		if got := s.Sweep(); got != n {
+			b.Fatalf("dropped %d", got)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")
+}
