@@ -11,9 +11,12 @@ import (
 // heap goal; on a host that sized memory for the peak that is fine, but
 // the RSS an operator sees would never come down. So once the stored bytes
 // fall well below their high-water mark, the daemon returns the freed
-// memory to the OS, at most once a trimEvery.
+// memory to the OS. The stored bytes are sampled every trimEvery (an
+// atomic load): often enough that a fill and a delete within one sample,
+// which the mark would miss, cannot hold much, and that RSS comes down
+// about a second after a large drop rather than up to ten.
 const (
-	trimEvery    = 10 * time.Second
+	trimEvery    = time.Second
 	trimMinDrop  = 64 << 20 // bytes; smaller drops are left to the runtime
 	trimFraction = 4        // and a drop of at least 1/trimFraction of the peak
 )

@@ -1,6 +1,9 @@
 package store
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"runtime"
+)
 
 // Bulk deletes (DELETE_PATH, the TTL sweep) cost O(keys deleted) and stall
 // nobody for long: keys are grouped by shard and removed bulkBatch at a
@@ -77,6 +80,10 @@ func (b *bulkDelete) shard(i int, keys []string) {
 		b.s.keys.Add(-int64(len(b.gone)))
 		b.s.bytes.Add(-freed)
 		b.n += len(b.gone)
+		// On a busy machine the goroutines waiting to answer requests
+		// would otherwise wait for the scheduler to preempt this one
+		// (10 ms slices).
+		runtime.Gosched()
 	}
 }
 

@@ -197,3 +197,81 @@ func BenchmarkSweep(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")
 }
+
+// stallProbe measures, while fn runs, the longest a reader and a writer of
+// other keys waited for one operation: a bulk delete must let them through
+// between its batches.
+func stallProbe(b *testing.B, s *Store, fn func()) {
+	const probes = 64
+	for i := range probes {
+		_ = s.Put(fmt.Sprintf("/probe/k%d", i), []byte("v"))
+	}
+	stop := make(chan struct{})
+	var worst time.Duration
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			var mine time.Duration
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					mu.Lock()
+					worst = max(worst, mine)
+					mu.Unlock()
+					return
+				default:
+				}
+				key := fmt.Sprintf("/probe/k%d", i%probes)
+				t0 := time.Now()
+				if w == 0 {
+					s.Get(key)
+				} else {
+					_ = s.Put(key, []byte("w"))
+				}
+				mine = max(mine, time.Since(t0))
+				time.Sleep(50 * time.Microsecond)
+			}
+		})
+	}
+	fn()
+	close(stop)
+	wg.Wait()
+	b.ReportMetric(float64(worst.Microseconds())/1000, "max-stall-ms")
+}
+
+// BenchmarkDeletePathStall deletes 200,000 keys of 1 KiB while two other
+// clients read and write: it reports the longest they waited.
+func BenchmarkDeletePathStall(b *testing.B) {
+	const n = 200000
+	value := make([]byte, 1024)
+	s := New(Limits{})
+	for b.Loop() {
+		b.StopTimer()
+		for i := range n {
+			_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%200, i), value)
+		}
+		b.StartTimer()
+		stallProbe(b, s, func() { s.DeletePath("/t") })
+	}
+}
+
+// BenchmarkSweepStall expires 200,000 keys of 1 KiB while two other clients
+// read and write: it reports the longest they waited.
+func BenchmarkSweepStall(b *testing.B) {
+	const n = 200000
+	value := make([]byte, 1024)
+	s := New(Limits{})
+	now := int64(1_000_000_000_000)
+	s.now = func() int64 { return now }
+	s.SetTTL(time.Minute)
+	for b.Loop() {
+		b.StopTimer()
+		for i := range n {
+			_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%200, i), value)
+		}
+		now += int64(2 * time.Minute)
+		b.StartTimer()
+		stallProbe(b, s, func() { s.Sweep() })
+	}
+}
