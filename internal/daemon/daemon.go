@@ -130,15 +130,35 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	d.store = store.New(storeLimits(cfg))
 	d.store.SetTTL(cfg.HeartbeatTTL)
 	d.srv = server.New(d.store, log, serverSettings(cfg, mech))
+	// Before openListeners: it adopts a predecessor's connections, which
+	// are served at once. The observer counts requests either way.
+	m := metrics.New(d.srv, d.ready.Load)
+	m.SetFreshness(cfg.HeartbeatPeriod, cfg.MaxTopologies)
+	d.srv.SetObserver(m)
+	d.metrics = m
 	applyMaxThreads(cfg)
 	applyMemoryLimit(cfg, log)
+	warnFileLimit(cfg, log)
+	if cfg.MetricsListen != "" {
+		// Before anything is bound or resumed: a typo must not cost the
+		// connections a predecessor handed over.
+		if err := resolveListen("pacemaker.metrics.listen", cfg.MetricsListen); err != nil {
+			log.Error("cannot start", "err", err)
+			fmt.Fprintf(stderr, "pacemaker: config: %v\n", err)
+			return exitConfig
+		}
+	}
 
 	lns, err := d.openListeners(cfg)
 	if err != nil {
 		log.Error("cannot start: no listener", "err", err)
+		if errors.As(err, new(*addrError)) {
+			fmt.Fprintf(stderr, "pacemaker: config: %v\n", err)
+			return exitConfig
+		}
 		return exitFail
 	}
-	stopMetrics, err := d.startMetrics(cfg, d.ready.Load)
+	stopMetrics, err := d.serveMetrics(cfg, m)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFail
@@ -268,6 +288,7 @@ func (d *daemon) reload() {
 	d.metrics.SetFreshness(cfg.HeartbeatPeriod, cfg.MaxTopologies)
 	applyMaxThreads(cfg)
 	applyMemoryLimit(cfg, d.log)
+	warnFileLimit(cfg, d.log)
 	d.mu.Lock()
 	d.cfg = cfg
 	d.mu.Unlock()

@@ -33,6 +33,9 @@ func (d *daemon) openListeners(cfg *config.Config) ([]net.Listener, error) {
 		return lns, nil
 	}
 	addr := listenAddr(cfg)
+	if err := resolveListen("pacemaker.listen", addr); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)

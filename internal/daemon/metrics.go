@@ -12,14 +12,11 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/metrics"
 )
 
-// startMetrics serves /metrics, /healthz and /readyz when
-// pacemaker.metrics.listen is set, and counts every request either way
-// (the observer is lock-free). ready reports whether the daemon serves.
-func (d *daemon) startMetrics(cfg *config.Config, ready func() bool) (stop func(), err error) {
-	m := metrics.New(d.srv, ready)
-	m.SetFreshness(cfg.HeartbeatPeriod, cfg.MaxTopologies)
-	d.srv.SetObserver(m)
-	d.metrics = m
+// serveMetrics serves /metrics, /healthz and /readyz on
+// pacemaker.metrics.listen when it is set. The metrics were installed as
+// the server's observer before anything was served (see Run): connections
+// resumed from a predecessor are served from the start.
+func (d *daemon) serveMetrics(cfg *config.Config, m *metrics.Metrics) (stop func(), err error) {
 	if cfg.MetricsListen == "" {
 		return func() {}, nil
 	}
@@ -27,13 +24,14 @@ func (d *daemon) startMetrics(cfg *config.Config, ready func() bool) (stop func(
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener on %s (pacemaker.metrics.listen): %w", cfg.MetricsListen, err)
 	}
-	hs := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	lim := metrics.NewLimiter(metrics.MaxConns)
+	hs := m.NewServer(lim)
 	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(lim.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("metrics listener failed", "addr", cfg.MetricsListen, "err", err)
 		}
 	}()
-	d.log.Info("serving metrics", "addr", ln.Addr().String(), "paths", "/metrics /healthz /readyz")
+	d.log.Info("serving metrics", "addr", ln.Addr().String(), "paths", "/metrics /healthz /readyz", "max_connections", metrics.MaxConns)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

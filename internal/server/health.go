@@ -18,6 +18,9 @@ const healthPath = "/pacemaker/health-check"
 // full of workers is not killed by its own watchdog.
 const loopbackReserve = 16
 
+// LoopbackReserve is loopbackReserve, for the daemon's descriptor budget.
+const LoopbackReserve = loopbackReserve
+
 // selfRequest connects to addr and sends one EXISTS through the whole
 // request path. On an authenticating server the answer is NOT_AUTHORIZED,
 // which proves the path just as well.

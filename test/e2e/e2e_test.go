@@ -99,6 +99,8 @@ func TestCommandLine(t *testing.T) {
 	os.WriteFile(badAuth, []byte("pacemaker.auth.method: PLAIN\n"), 0o600)
 	digestNoJAAS := filepath.Join(dir, "digest.yaml")
 	os.WriteFile(digestNoJAAS, []byte("pacemaker.auth.method: DIGEST\njava.security.auth.login.config: "+filepath.Join(dir, "none.conf")+"\n"), 0o600)
+	badMetrics := filepath.Join(dir, "metrics.yaml")
+	os.WriteFile(badMetrics, []byte("pacemaker.metrics.listen: \"127.0.0.1:notaport\"\n"), 0o600)
 	tests := []struct {
 		args []string
 		code int
@@ -111,6 +113,8 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"--config", digestNoJAAS}, 2, []string{"none.conf"}},
 		{[]string{"--port", "0x10"}, 2, []string{"pacemaker.port", "0x10", "flag"}},
 		{[]string{"--no-such-flag"}, 2, []string{"no-such-flag"}},
+		{[]string{"--listen", "no-such-host.invalid"}, 2, []string{"pacemaker.listen", "no-such-host.invalid"}},
+		{[]string{"--config", badMetrics}, 2, []string{"pacemaker.metrics.listen", "notaport"}},
 		{[]string{"--print-config", "--port", "7000"}, 0, []string{"pacemaker.port: 7000", "pacemaker.auth.method: NONE"}},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,160 @@
+package metrics
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// The metrics port is reachable by whoever can reach the daemon, so its
+// HTTP server is bounded like the heartbeat port: a client may hold at most
+// one of MaxConns connections, for at most idleTimeout between requests,
+// and send at most maxHeaderBytes of headers within readHeaderTimeout. At
+// the cap a newcomer evicts the connection idle longest, so idle keep-alive
+// connections cannot lock out a health checker, and the descriptors the
+// port can take stay within the daemon's budget (see MaxConns).
+const (
+	// MaxConns is the most connections the metrics port holds at once;
+	// the daemon counts them in its descriptor budget.
+	MaxConns          = 64
+	maxHeaderBytes    = 8 << 10
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 30 * time.Second
+)
+
+// NewServer returns an HTTP server for m's Handler with the limits above.
+// Serve it on lim.Listener(ln): the connection cap lives in the listener.
+func (m *Metrics) NewServer(lim *Limiter) *http.Server {
+	h := m.Handler()
+	return &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, _ := r.Context().Value(connKey{}).(net.Conn)
+			lim.serving(c, true)
+			defer lim.serving(c, false)
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         lim.connState,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+	}
+}
+
+// connKey carries a request's connection in its context, for the Limiter.
+type connKey struct{}
+
+// Limiter caps the connections of one http.Server: wrap its listener with
+// Listener and pass the Limiter to NewServer.
+type Limiter struct {
+	max   int
+	mu    sync.Mutex
+	conns map[net.Conn]*connInfo
+	wake  chan struct{} // a slot was freed
+}
+
+type connInfo struct {
+	serving bool      // a handler is answering a request on it
+	since   time.Time // of its last change; the oldest idle one goes first
+}
+
+// NewLimiter returns a limiter of max connections.
+func NewLimiter(max int) *Limiter {
+	return &Limiter{max: max, conns: map[net.Conn]*connInfo{}, wake: make(chan struct{}, 1)}
+}
+
+// Open returns the number of connections held now.
+func (l *Limiter) Open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// Listener wraps ln so that its Accept admits a connection only under the
+// cap.
+func (l *Limiter) Listener(ln net.Listener) net.Listener { return &limitedListener{Listener: ln, l: l} }
+
+type limitedListener struct {
+	net.Listener
+	l *Limiter
+}
+
+func (ll *limitedListener) Accept() (net.Conn, error) {
+	c, err := ll.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	ll.l.admit(c)
+	return c, nil
+}
+
+// admit counts c in, first evicting the connection that has waited longest
+// for a request (idle between requests, or still sending its headers) when
+// at the cap; when a handler runs on every connection, it waits for one to
+// finish (bounded by the server's write timeout).
+func (l *Limiter) admit(c net.Conn) {
+	for {
+		l.mu.Lock()
+		if len(l.conns) < l.max {
+			l.conns[c] = &connInfo{since: time.Now()}
+			l.mu.Unlock()
+			return
+		}
+		var victim net.Conn
+		var oldest time.Time
+		for vc, ci := range l.conns {
+			if ci.serving {
+				continue
+			}
+			if victim == nil || ci.since.Before(oldest) {
+				victim, oldest = vc, ci.since
+			}
+		}
+		if victim != nil {
+			delete(l.conns, victim)
+		}
+		l.mu.Unlock()
+		if victim != nil {
+			_ = victim.Close()
+			continue
+		}
+		<-l.wake
+	}
+}
+
+// connState follows the server's connections (http.Server.ConnState).
+func (l *Limiter) connState(c net.Conn, s http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ci, ok := l.conns[c]
+	if !ok {
+		return // evicted already
+	}
+	switch s {
+	case http.StateClosed, http.StateHijacked:
+		delete(l.conns, c)
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	case http.StateIdle:
+		ci.since = time.Now()
+	}
+}
+
+// serving marks c as answering a request (not to be evicted) or done.
+func (l *Limiter) serving(c net.Conn, on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ci, ok := l.conns[c]; ok {
+		ci.serving, ci.since = on, time.Now()
+	}
+}
