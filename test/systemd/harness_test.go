@@ -27,7 +27,9 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
-func TestMain(m *testing.M) { os.Exit(daemon.Main(m)) }
+// The daemons here are built with -race: this suite covers start-up with
+// resumed connections, reload and shutdown, where races hide.
+func TestMain(m *testing.M) { os.Exit(daemon.MainRace(m)) }
 
 // need skips the test loudly when a tool is missing (on this project's
 // machines and CI every one is installed by scripts/install-deps.sh).
@@ -256,6 +258,7 @@ func startProc(t *testing.T, o procOptions) *proc {
 			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
+		daemon.CheckRace(t, p.log.String())
 		if t.Failed() {
 			t.Logf("daemon log (%s):\n%s", strings.Join(argv, " "), p.log.String())
 		}

@@ -43,6 +43,7 @@ const DirPlaceholder = "{{dir}}"
 
 var build struct {
 	once sync.Once
+	race bool // set by MainRace
 	dir  string
 	tmp  string // removed by Main
 	err  error
@@ -81,17 +82,41 @@ func Build(t testing.TB) string {
 			return
 		}
 		build.dir = build.tmp
-		cmd := exec.Command("go", "build", "-o", build.dir+string(filepath.Separator), "./cmd/pacemaker", "./cmd/pacemakerctl")
+		args := []string{"build", "-o", build.dir + string(filepath.Separator)}
+		cgo := "CGO_ENABLED=0"
+		if build.race {
+			args, cgo = append(args, "-race"), "CGO_ENABLED=1"
+		}
+		cmd := exec.Command("go", append(args, "./cmd/pacemaker", "./cmd/pacemakerctl")...)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = append(os.Environ(), cgo)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build ./cmd/pacemaker ./cmd/pacemakerctl: %v\n%s", err, out)
+			build.err = fmt.Errorf("go %s: %v\n%s", strings.Join(cmd.Args[1:], " "), err, out)
 		}
 	})
 	if build.err != nil {
 		t.Fatal(build.err)
 	}
 	return build.dir
+}
+
+// MainRace is Main for a suite whose daemons are built with the race
+// detector (unless BinDirEnv names prebuilt ones): a data race the daemon
+// reports fails the test that started it (see CheckRace).
+func MainRace(m *testing.M) int {
+	build.race = true
+	return Main(m)
+}
+
+// raceReport starts every report of a race-enabled binary.
+const raceReport = "WARNING: DATA RACE"
+
+// CheckRace fails t when a daemon's log holds a data race report.
+func CheckRace(t testing.TB, log string) {
+	t.Helper()
+	if i := strings.Index(log, raceReport); i >= 0 {
+		t.Errorf("the daemon reported a data race:\n%s", log[i:min(len(log), i+4000)])
+	}
 }
 
 // Main runs the tests and then removes the binaries Build made.
@@ -195,6 +220,7 @@ func Start(t testing.TB, opts Options) *Proc {
 		go func() { p.err = p.cmd.Wait(); close(p.done) }()
 		t.Cleanup(func() {
 			p.Stop()
+			CheckRace(t, p.Log())
 			if t.Failed() {
 				t.Logf("pacemaker log (%s %s):\n%s", bin, strings.Join(args, " "), p.Log())
 			}
