@@ -294,6 +294,7 @@ func (d *decoder) string() (string, error) {
 
 func (d *decoder) message(m *Message) error {
 	m.Reset()
+	typed := false
 	for {
 		typ, id, err := d.fieldHeader()
 		if err != nil {
@@ -308,7 +309,7 @@ func (d *decoder) message(m *Message) error {
 			if err != nil {
 				return err
 			}
-			m.Type = MessageType(v)
+			m.Type, typed = MessageType(v), true
 		case id == 2 && typ == tStruct:
 			if err := d.data(m); err != nil {
 				return err
@@ -328,6 +329,10 @@ func (d *decoder) message(m *Message) error {
 	}
 	if d.pos != len(d.buf) {
 		return malformed("%d bytes after the end of the message", len(d.buf)-d.pos)
+	}
+	if !typed {
+		// Type 0 is CREATE_PATH: a message without one must not become one.
+		return malformed("no message type (field 1)")
 	}
 	return nil
 }

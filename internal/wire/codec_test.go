@@ -277,7 +277,8 @@ func nestedLists(levels int) body {
 
 var decodeCases = []decodeCase{
 	{"empty body", body{}, nil},
-	{"only stop", body{}.stop(), &wire.Message{}},
+	{"only stop", body{}.stop(), nil},
+	{"no type field", body(nil).field(tStruct, 2).raw(pathData("/x")...).stop().withID(1), nil},
 	{"absent message_id reads as -1", msg(wire.CreatePathResponse).stop(), &wire.Message{Type: wire.CreatePathResponse}},
 	{"fields out of order", body(nil).field(tI32, 3).i32(4).field(tStruct, 2).raw(pathData("/x")...).stop().field(tI32, 1).i32(int32(wire.Exists)).stop(),
 		&wire.Message{Type: wire.Exists, Field: wire.FieldPath, Path: "/x", ID: 4, HasID: true}},
@@ -311,7 +312,8 @@ var decodeCases = []decodeCase{
 		&wire.Message{Type: wire.GetAllPulseForPathResponse, Field: wire.FieldRecord, ID: 1, HasID: true}},
 
 	// Known ids with the wrong type are skipped, as Thrift's generated code does.
-	{"type as string", body(nil).field(tString, 1).str("EXISTS").withID(1), &wire.Message{ID: 1, HasID: true}},
+	// ... except the type: skipped, the message has none, and is refused.
+	{"type as string", body(nil).field(tString, 1).str("EXISTS").withID(1), nil},
 	{"message_id as i64", msg(wire.Exists).field(tI64, 3).raw(0, 0, 0, 0, 0, 0, 0, 1).stop(), &wire.Message{Type: wire.Exists}},
 	{"data as i32", msg(wire.Exists).field(tI32, 2).i32(5).withID(1), &wire.Message{Type: wire.Exists, ID: 1, HasID: true}},
 	{"path as i32", msg(wire.Exists).field(tStruct, 2).field(tI32, 1).i32(3).stop().withID(1), &wire.Message{Type: wire.Exists, ID: 1, HasID: true}},
@@ -489,4 +491,7 @@ var strictCases = map[string]string{
 	"two messages back to back":                         "same: one frame, one message",
 	"union member repeated":                             "a union holds one member; Thrift keeps the last",
 	"UUID type (Thrift 0.17+, unknown to Storm's 0.16)": "Storm's libthrift 0.16 cannot skip it either",
+	"only stop":                                         "a message without its type would read as type 0, CREATE_PATH",
+	"no type field":                                     "same",
+	"type as string":                                    "same",
 }
