@@ -31,7 +31,7 @@ func checkConsistent(t *testing.T, s *Store) {
 	var bytes int64
 	_ = s.Snapshot(func(k string, v []byte, _ time.Time) error {
 		keys = append(keys, k)
-		bytes += int64(len(v))
+		bytes += Cost(k, v)
 		return nil
 	})
 	inIndex := s.idx.under("/")
