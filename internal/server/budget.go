@@ -151,7 +151,7 @@ func (s *Server) evictLargest(waiter *conn) {
 	worst.evicted.Store(true)
 	s.buf.evictions.Add(1)
 	s.stats.reject("buffer budget")
-	s.log.Warn("buffered memory budget spent; closing the connection holding the most",
+	s.warns.Warn(worst.host, "buffer budget", "buffered memory budget spent; closing the connection holding the most",
 		"peer", worst.peer, "held_bytes", worst.held.Load(), "waiting_peer", waiter.peer)
 	_ = worst.nc.Close()
 	s.buf.wake() // in case it waits for memory itself

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"runtime/debug"
@@ -50,7 +51,6 @@ type conn struct {
 	writeDenied bool
 	readDenied  bool // a refused read was logged (since authzFor was set)
 	demoted     bool // a reload changed the method since it authenticated (logged)
-	limitLogged bool
 
 	// held is what this connection has reserved of the buffered budget
 	// (large frame buffer and answers beyond writeCredit); outHeld is the
@@ -170,7 +170,7 @@ func (c *conn) handleFrame(st *Settings, body []byte) error {
 	c.s.stats.BytesIn.Add(uint64(len(body) + 4))
 	if err := wire.DecodeRequest(body, &c.req); err != nil {
 		c.s.stats.reject("malformed frame")
-		c.s.log.Warn("malformed frame; closing connection", "peer", c.peer, "err", err, "bytes", len(body))
+		c.s.warns.Warn(c.host, "malformed frame", "malformed frame; closing connection", "peer", c.peer, "err", err, "bytes", len(body))
 		return errEnded
 	}
 	var start time.Time
@@ -188,7 +188,7 @@ func (c *conn) handleFrame(st *Settings, body []byte) error {
 	if err != nil {
 		if !errors.Is(err, errClose) {
 			c.s.stats.reject("protocol error")
-			c.s.log.Warn("protocol error; closing connection", "peer", c.peer, "request", c.req.Type.String(), "err", err)
+			c.s.warns.Warn(c.host, "protocol error", "protocol error; closing connection", "peer", c.peer, "request", c.req.Type.String(), "err", err)
 		}
 		_ = c.flush(st) // answer what was answered, e.g. before a failed handshake
 		return errEnded
@@ -196,7 +196,7 @@ func (c *conn) handleFrame(st *Settings, body []byte) error {
 	// Answer a burst of pipelined requests with one write.
 	if len(c.out) >= flushThreshold || !c.fr.Ready() {
 		if err := c.flush(st); err != nil {
-			c.s.log.Info("write failed; closing connection", "peer", c.peer, "err", err)
+			c.s.warns.Log(slog.LevelInfo, c.host, "write failed", "write failed; closing connection", "peer", c.peer, "err", err)
 			return errEnded
 		}
 	}
@@ -238,7 +238,7 @@ func (c *conn) room(st *Settings, n int) error {
 	}
 	if len(c.out) > 0 {
 		if err := c.flush(st); err != nil {
-			c.s.log.Info("write failed; closing connection", "peer", c.peer, "err", err)
+			c.s.warns.Log(slog.LevelInfo, c.host, "write failed", "write failed; closing connection", "peer", c.peer, "err", err)
 			return errClose
 		}
 		if over = int64(n - writeCredit); over <= 0 {
@@ -260,7 +260,7 @@ func (c *conn) budgetFailed(err error, n int64) {
 	}
 	c.s.stats.reject("buffer budget")
 	used, max := c.s.Buffered()
-	c.s.log.Warn("buffered memory budget spent; closing connection", "peer", c.peer, "wanted_bytes", n,
+	c.s.warns.Warn(c.host, "buffer budget", "buffered memory budget spent; closing connection", "peer", c.peer, "wanted_bytes", n,
 		"buffered_bytes", used, "max_buffered_bytes", max)
 }
 
@@ -283,10 +283,8 @@ func (c *conn) answer(st *Settings, m *wire.Message) error {
 
 func (c *conn) answerTooLarge(st *Settings, m *wire.Message, n int) {
 	c.s.stats.reject("answer too large")
-	if c.s.rejectLog.allow() {
-		c.s.log.Warn("answer larger than pacemaker.thrift.message.size.max refused; answering NOT_AUTHORIZED",
-			"peer", c.peer, "answer", m.Type.String(), "bytes", n-4, "max", st.MaxFrame)
-	}
+	c.s.warns.Warn(c.host, "answer too large", "answer larger than pacemaker.thrift.message.size.max refused; answering NOT_AUTHORIZED",
+		"peer", c.peer, "answer", m.Type.String(), "bytes", n-4, "max", st.MaxFrame)
 }
 
 // refreshWriteDeadline keeps a write deadline of about timeout ahead, so a
@@ -333,14 +331,14 @@ func (c *conn) readFailed(err error) {
 		// Shutdown woke us; nothing to report.
 	case errors.Is(err, io.EOF):
 		if c.exchange != nil {
-			c.s.log.Info("peer closed during authentication", "peer", c.peer)
+			c.s.warns.Log(slog.LevelInfo, c.host, "closed in handshake", "peer closed during authentication", "peer", c.peer)
 		}
 	case errors.As(err, &tooLarge):
 		c.s.stats.reject("frame too large")
-		c.s.log.Warn("frame length out of range; closing connection", "peer", c.peer, "length", tooLarge.Length, "max", tooLarge.Max)
+		c.s.warns.Warn(c.host, "frame too large", "frame length out of range; closing connection", "peer", c.peer, "length", tooLarge.Length, "max", tooLarge.Max)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		c.s.stats.reject("truncated frame")
-		c.s.log.Warn("connection closed in the middle of a frame", "peer", c.peer)
+		c.s.warns.Warn(c.host, "truncated frame", "connection closed in the middle of a frame", "peer", c.peer)
 	case errors.Is(err, errEvicted):
 		// Logged by the eviction.
 	case errors.Is(err, errBudgetSpent):
@@ -350,13 +348,13 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if c.exchange != nil {
 			c.s.stats.authFailure(c.mechName(), auth.ReasonTimeout)
-			c.s.log.Warn("authentication handshake timed out; closing connection", "peer", c.peer, "method", c.mechName())
+			c.s.warns.Warn(c.host, "handshake timeout", "authentication handshake timed out; closing connection", "peer", c.peer, "method", c.mechName())
 		} else {
 			c.s.stats.reject("frame timeout")
-			c.s.log.Warn("frame stalled past the frame timeout; closing connection", "peer", c.peer)
+			c.s.warns.Warn(c.host, "frame timeout", "frame stalled past the frame timeout; closing connection", "peer", c.peer)
 		}
 	default:
-		c.s.log.Info("read failed; closing connection", "peer", c.peer, "err", err)
+		c.s.warns.Log(slog.LevelInfo, c.host, "read failed", "read failed; closing connection", "peer", c.peer, "err", err)
 	}
 }
 
@@ -436,7 +434,7 @@ func (c *conn) handle(st *Settings, m *wire.Message) error {
 		// Storm logs and answers nothing, leaving the client to retry for
 		// ~11 s; we answer NOT_AUTHORIZED so the request fails at once.
 		c.s.stats.reject("unexpected type")
-		c.s.log.Warn("unexpected message type; answering NOT_AUTHORIZED", "peer", c.peer, "type", m.Type.String())
+		c.s.warns.Warn(c.host, "unexpected type", "unexpected message type; answering NOT_AUTHORIZED", "peer", c.peer, "type", m.Type.String())
 		return c.reply(st, wire.NotAuthorized, id)
 	}
 }
@@ -505,7 +503,7 @@ func (c *conn) getPulse(st *Settings, key string, id int32) error {
 		c.s.stats.BytesOut.Add(uint64(written))
 		c.wrote()
 		if err != nil {
-			c.s.log.Info("write failed; closing connection", "peer", c.peer, "err", err)
+			c.s.warns.Log(slog.LevelInfo, c.host, "write failed", "write failed; closing connection", "peer", c.peer, "err", err)
 			return errClose
 		}
 	}
@@ -521,7 +519,7 @@ func (c *conn) authenticated(st *Settings) bool {
 	if c.method != st.Method || c.creds != st.Credentials {
 		if !c.demoted {
 			c.demoted = true
-			c.s.log.Warn("connection authenticated under another pacemaker.auth.method or other credentials; a reload changed them, so it counts as unauthenticated",
+			c.s.warns.Warn(c.host, "stale authentication", "connection authenticated under another pacemaker.auth.method or other credentials; a reload changed them, so it counts as unauthenticated",
 				"peer", c.peer, "identity", c.identity, "authenticated_with", string(c.method), "method", string(st.Method))
 		}
 		return false
@@ -538,7 +536,7 @@ func (c *conn) writeAllowed(st *Settings, m *wire.Message) (bool, error) {
 	c.s.stats.reject("unauthenticated write")
 	if !c.writeDenied {
 		c.writeDenied = true
-		c.s.log.Warn("write refused: pacemaker.auth.writes needs an authenticated connection", "peer", c.peer, "request", m.Type.String())
+		c.s.warns.Warn(c.host, "unauthenticated write", "write refused: pacemaker.auth.writes needs an authenticated connection", "peer", c.peer, "request", m.Type.String())
 	}
 	return false, c.reply(st, wire.NotAuthorized, m.MessageID())
 }
@@ -564,7 +562,7 @@ func (c *conn) readAllowed(st *Settings, m *wire.Message) (bool, error) {
 		// misconfiguration: say why, once per connection and settings.
 		c.readDenied = true
 		_, reason := st.Mechanism.MayRead(c.identity)
-		c.s.log.Warn("read refused", "peer", c.peer, "identity", c.identity, "reason", reason)
+		c.s.warns.Warn(c.host, "read refused", "read refused", "peer", c.peer, "identity", c.identity, "reason", reason)
 	}
 	c.s.stats.reject("unauthorized read")
 	return false, c.reply(st, wire.NotAuthorized, m.MessageID())
@@ -586,8 +584,7 @@ func (c *conn) limitHit(st *Settings, m *wire.Message, err error) error {
 		reason = "key too long"
 	}
 	c.s.stats.reject(reason)
-	if !c.limitLogged || c.s.rejectLog.allow() {
-		c.limitLogged = true
+	if c.s.warns.Allow(c.host, reason) {
 		key := m.Pulse.ID
 		if len(key) > 256 {
 			key = key[:256] + "…"
@@ -687,7 +684,7 @@ func (c *conn) saslToken(st *Settings, m *wire.Message) error {
 // carries what the client sent, goes to the log only.
 func (c *conn) authFailed(err error) error {
 	c.s.stats.authFailure(c.mech.Name(), auth.ReasonOf(err))
-	c.s.log.Warn("authentication failed; closing connection", "peer", c.peer, "method", c.mech.Name(), "err", err)
+	c.s.warns.Warn(c.host, "auth failed", "authentication failed; closing connection", "peer", c.peer, "method", c.mech.Name(), "err", err)
 	c.exchange = nil
 	return errClose
 }

@@ -56,12 +56,12 @@ func (c *conn) handOver() bool {
 		return false
 	}
 	if c.exchange != nil {
-		c.s.log.Warn("closing a connection in the middle of authentication at hand-over", "peer", c.peer)
+		c.s.warns.Warn(c.host, "hand-over", "closing a connection in the middle of authentication at hand-over", "peer", c.peer)
 		return false
 	}
 	pending, ok := c.fr.Pending()
 	if !ok {
-		c.s.log.Warn("closing a connection in the middle of a large frame at hand-over", "peer", c.peer)
+		c.s.warns.Warn(c.host, "hand-over", "closing a connection in the middle of a large frame at hand-over", "peer", c.peer)
 		return false
 	}
 	fc, ok := c.nc.(interface{ File() (*os.File, error) })
@@ -70,7 +70,7 @@ func (c *conn) handOver() bool {
 	}
 	f, err := fc.File()
 	if err != nil {
-		c.s.log.Warn("cannot duplicate a socket for hand-over; closing it", "peer", c.peer, "err", err)
+		c.s.warns.Warn(c.host, "hand-over", "cannot duplicate a socket for hand-over; closing it", "peer", c.peer, "err", err)
 		return false
 	}
 	c.s.addHanded(HandoffConn{

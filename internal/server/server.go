@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
+	"github.com/storm-pacemaker/pacemaker/internal/logging"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
@@ -74,9 +75,9 @@ type Server struct {
 	wedged     atomic.Bool
 	wedge      chan struct{} // closed to unwedge; see Wedge
 
-	rejectLog rateLimiter
-	panicLog  rateLimiter // stacks of recovered panics
-	observer  Observer
+	warns    *logging.Limiter // every line a client can cause goes through it
+	panicLog rateLimiter      // stacks of recovered panics
+	observer Observer
 
 	handoff atomic.Bool   // Shutdown hands connections over instead of closing them
 	handed  []HandoffConn // filled by connections during Handoff
@@ -104,6 +105,7 @@ func New(st *store.Store, log *slog.Logger, s Settings) *Server {
 		perPeer:   map[string]int{},
 		listeners: map[net.Listener]struct{}{},
 		wedge:     make(chan struct{}),
+		warns:     logging.NewLimiter(log, logging.LimitConfig{}),
 	}
 	srv.buf.freed = make(chan struct{})
 	srv.SetSettings(s)
@@ -164,7 +166,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
 				// EMFILE and friends: wait instead of spinning.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "listener", ln.Addr().String(), "err", err, "backoff", backoff)
+				s.warns.Warn(ln.Addr().String(), "accept failed", "accept failed; retrying", "listener", ln.Addr().String(), "err", err, "backoff", backoff)
 				time.Sleep(backoff)
 				continue
 			}
@@ -201,9 +203,7 @@ func (s *Server) accept(nc net.Conn) {
 	if reason != "" {
 		s.mu.Unlock()
 		s.stats.reject(reason)
-		if s.rejectLog.allow() {
-			s.log.Warn("connection refused", "peer", peer, "reason", reason, "open", s.OpenConns())
-		}
+		s.warns.Warn(host, reason, "connection refused", "peer", peer, "reason", reason, "open", s.OpenConns())
 		_ = nc.Close()
 		return
 	}
@@ -279,6 +279,7 @@ func (s *Server) ConnCounts() (unauth, handshaking, authed int) {
 // has already received, answers them, and closes. When ctx ends first, the
 // remaining connections are closed at once.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.warns.Flush() // what was suppressed since the last report
 	s.mu.Lock()
 	s.closing.Store(true)
 	for ln := range s.listeners {
@@ -348,7 +349,6 @@ func (s *Server) waitWedge() {
 		<-s.wedge
 	}
 }
-
 // rateLimiter lets one log line through per second.
 type rateLimiter struct{ last atomic.Int64 }
 
