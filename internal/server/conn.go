@@ -74,7 +74,7 @@ func newConn(s *Server, nc net.Conn, peer, host string) *conn {
 	}
 	st := s.settings.Load()
 	c := &conn{s: s, nc: nc, peer: peer, host: host}
-	c.br = bufio.NewReaderSize(nc, readBufferSize)
+	c.br = bufio.NewReaderSize(&arrivedReader{c: c}, readBufferSize)
 	c.setFrameReader(st)
 	return c
 }

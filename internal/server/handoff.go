@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 
@@ -108,7 +107,7 @@ func (s *Server) Adopt(hc HandoffConn) error {
 	}
 	c := newConn(s, nc, peer, host)
 	if len(hc.Pending) > 0 {
-		c.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(hc.Pending), nc), readBufferSize)
+		c.br = bufio.NewReaderSize(&arrivedReader{c: c, src: bytes.NewReader(hc.Pending)}, readBufferSize)
 		c.setFrameReader(s.settings.Load())
 	}
 	if hc.Authenticated {

@@ -1,0 +1,112 @@
+package attack
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
+	"github.com/storm-pacemaker/pacemaker/internal/wire"
+)
+
+// TestShutdownAnswersQueuedRequests: requests that have fully arrived in
+// the sockets' receive queues when SIGTERM comes are answered before the
+// connections close; no client sees a reset. The daemon's test switch
+// wedges its request path first, so the requests are certain to wait in
+// the kernel, unread, when the signal arrives.
+func TestShutdownAnswersQueuedRequests(t *testing.T) {
+	const conns, queued = 40, 25
+	p := daemon.Start(t, daemon.Options{Args: []string{"--test-wedge-on-sigusr2"}})
+	type client struct {
+		nc *net.TCPConn
+		fr *wire.FrameReader
+	}
+	req := func(i, id int) []byte {
+		return wire.AppendFrame(nil, &wire.Message{Type: wire.SendPulse, Field: wire.FieldPulse,
+			Pulse: wire.Pulse{ID: fmt.Sprintf("/shutdown/c%d", i), Details: []byte("beat")}, ID: int32(id), HasID: true})
+	}
+	cs := make([]client, conns)
+	for i := range cs {
+		nc, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		cs[i] = client{nc: nc.(*net.TCPConn), fr: wire.NewFrameReader(bufio.NewReader(nc), wire.DefaultMaxFrame)}
+	}
+	if !p.WaitLog(fmt.Sprintf("connection opened\" peer=%s", cs[conns-1].nc.LocalAddr()), hangBound) {
+		t.Fatal("the daemon did not accept every connection")
+	}
+	if err := p.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	if !p.WaitLog("wedging", hangBound) {
+		t.Fatal("the daemon did not wedge")
+	}
+	for i, c := range cs {
+		// One request answered: the connection's reader meets the wedge
+		// before it reads another.
+		_ = c.nc.SetDeadline(time.Now().Add(hangBound))
+		if _, err := c.nc.Write(req(i, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.fr.Next(); err != nil {
+			t.Fatalf("first answer: %v", err)
+		}
+	}
+	for i, c := range cs {
+		var burst []byte
+		for id := 1; id <= queued; id++ {
+			burst = append(burst, req(i, id)...)
+		}
+		if _, err := c.nc.Write(burst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // on the wire, into the receive queues
+	t0 := time.Now()
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	answered, resets, lost := 0, 0, 0
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Go(func() {
+			n := 0
+			var err error
+			for {
+				if _, err = c.fr.Next(); err != nil {
+					break
+				}
+				n++
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			answered += n
+			lost += queued - n
+			if !errors.Is(err, io.EOF) {
+				resets++
+				if resets == 1 {
+					t.Logf("first connection error: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	code := p.Wait(hangBound)
+	t.Logf("RESULT shutdown with %d x %d requests queued: %d answered, %d lost, %d connections ended by an error (reset) instead of a close; exit %d after %v",
+		conns, queued, answered, lost, resets, code, time.Since(t0).Round(time.Millisecond))
+	if lost > 0 || resets > 0 {
+		t.Errorf("%d queued requests lost, %d connections reset", lost, resets)
+	}
+	if code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+}
