@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/storm-pacemaker/pacemaker/internal/store"
+	"github.com/storm-pacemaker/pacemaker/internal/wire"
+)
+
+// TestStopAnswersQueuedRequests: requests waiting in the socket's receive
+// queue when the server stops are answered, and then the connection is
+// closed cleanly (a stop) or passed on with nothing pending (a hand-over).
+// The request path is wedged first, so the requests wait unread in the
+// kernel when the stop begins.
+func TestStopAnswersQueuedRequests(t *testing.T) {
+	const queued = 50
+	for _, handoff := range []bool{false, true} {
+		t.Run(fmt.Sprintf("handoff=%v", handoff), func(t *testing.T) {
+			ts := startServer(t, defaultSettings(), store.Limits{})
+			c := ts.dial(t)
+			for deadline := time.Now().Add(10 * time.Second); ts.srv.OpenConns() == 0; {
+				if time.Now().After(deadline) {
+					t.Fatal("connection not accepted")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			ts.srv.Wedge()
+			c.send(pulse("/wb/t/w", "first", 0))
+			c.recv() // the reader now waits at the wedge, before its next read
+			var burst []byte
+			for i := range int32(queued) {
+				burst = wire.AppendFrame(burst, pulse(fmt.Sprintf("/wb/t/w%d", i), "x", i+1))
+			}
+			c.sendRaw(burst)
+			time.Sleep(50 * time.Millisecond)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var handed []HandoffConn
+			var err error
+			if handoff {
+				handed, err = ts.srv.Handoff(ctx)
+			} else {
+				err = ts.srv.Shutdown(ctx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range int32(queued) {
+				if m := c.recv(); m.Type != wire.SendPulseResponse || m.ID != i+1 {
+					t.Fatalf("answer %d: %v", i, m)
+				}
+			}
+			if handoff {
+				if len(handed) != 1 || len(handed[0].Pending) != 0 {
+					t.Fatalf("handed %d connections, pending %v", len(handed), handed)
+				}
+				handed[0].File.Close()
+			}
+			if _, err := c.fr.Next(); !errors.Is(err, io.EOF) {
+				t.Fatalf("after the answers: %v; want a clean close", err)
+			}
+		})
+	}
+}
