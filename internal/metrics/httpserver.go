@@ -66,9 +66,9 @@ type connInfo struct {
 	since   time.Time // of its last change; the oldest idle one goes first
 }
 
-// NewLimiter returns a limiter of max connections.
-func NewLimiter(max int) *Limiter {
-	return &Limiter{max: max, conns: map[net.Conn]*connInfo{}, wake: make(chan struct{}, 1)}
+// NewLimiter returns a limiter of n connections.
+func NewLimiter(n int) *Limiter {
+	return &Limiter{max: n, conns: map[net.Conn]*connInfo{}, wake: make(chan struct{}, 1)}
 }
 
 // Open returns the number of connections held now.
