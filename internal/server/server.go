@@ -349,6 +349,7 @@ func (s *Server) waitWedge() {
 		<-s.wedge
 	}
 }
+
 // rateLimiter lets one log line through per second.
 type rateLimiter struct{ last atomic.Int64 }
 
