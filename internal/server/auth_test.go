@@ -94,7 +94,9 @@ func TestAuthFailureReasonsAreFixed(t *testing.T) {
 	c.send(wire.NewSaslToken([]byte("garbage without directives=")))
 	c.expectClosed()
 
-	waitLog(t, ts, `attacker/19`)
+	// The log keeps the detail of the first few (the warning limiter lets
+	// 5 lines per peer and kind through per window).
+	waitLog(t, ts, `attacker/0`)
 	got := map[string]uint64{}
 	ts.srv.stats.AuthFailures(func(method, reason string, n uint64) { got[method+"/"+reason] = n })
 	want := map[string]uint64{"DIGEST-MD5/" + string(auth.ReasonWrongService): attempts, "DIGEST-MD5/" + string(auth.ReasonMalformed): 1}

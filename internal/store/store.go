@@ -247,7 +247,6 @@ func (s *Store) deleteIf(key string, cond func(*entry) bool) bool {
 	return true
 }
 
-
 // Children returns the distinct names directly below path that have keys
 // under them (GET_ALL_NODES_FOR_PATH). Storm promises no order; these are
 // sorted. The slice is shared with other callers until the listing changes:
