@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"syscall"
 
@@ -108,4 +109,45 @@ func (r *arrivedReader) readArrived(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// acceptQueued serves, as Shutdown began, the connections waiting in ln's
+// accept queue: their clients connected, and may have sent requests, before
+// the stop, and closing the listener would reset them. A hand-over leaves
+// them queued instead: the listening socket passes to the successor.
+// Accept itself refuses to run once the deadline that woke the loop has
+// passed, so the queue is taken with non-blocking accept4 calls.
+func (s *Server) acceptQueued(ln net.Listener) {
+	if s.handoff.Load() {
+		return
+	}
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	for {
+		nfd := -1
+		var aerr error
+		if err := rc.Control(func(fd uintptr) {
+			for {
+				nfd, _, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+				if aerr != unix.EINTR && aerr != unix.ECONNABORTED {
+					return
+				}
+			}
+		}); err != nil || aerr != nil {
+			return // EAGAIN: the queue is empty
+		}
+		f := os.NewFile(uintptr(nfd), "queued connection")
+		nc, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		s.accept(nc) // served as accepted during Shutdown
+	}
 }

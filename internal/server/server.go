@@ -160,6 +160,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		nc, err := ln.Accept()
 		if err != nil {
 			if s.closing.Load() {
+				s.acceptQueued(ln)
+				_ = ln.Close()
 				return ErrServerClosed
 			}
 			var ne net.Error
@@ -283,7 +285,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing.Store(true)
 	for ln := range s.listeners {
-		_ = ln.Close()
+		// Wake the accept loop, which takes what is queued, then closes.
+		if dl, ok := ln.(interface{ SetDeadline(time.Time) error }); !ok || dl.SetDeadline(time.Now()) != nil {
+			_ = ln.Close()
+		}
 	}
 	for c := range s.conns {
 		// Wake idle readers; buffered frames are still answered.

@@ -17,11 +17,12 @@ import (
 
 // TestShutdownAnswersQueuedRequests: requests that have fully arrived in
 // the sockets' receive queues when SIGTERM comes are answered before the
-// connections close; no client sees a reset. The daemon's test switch
+// connections close, and so are those of clients still waiting in the
+// listener's accept queue; no client sees a reset. The daemon's test switch
 // wedges its request path first, so the requests are certain to wait in
 // the kernel, unread, when the signal arrives.
 func TestShutdownAnswersQueuedRequests(t *testing.T) {
-	const conns, queued = 40, 25
+	const conns, backlog, queued = 40, 10, 25
 	p := daemon.Start(t, daemon.Options{Args: []string{"--test-wedge-on-sigusr2"}})
 	type client struct {
 		nc *net.TCPConn
@@ -59,6 +60,17 @@ func TestShutdownAnswersQueuedRequests(t *testing.T) {
 		if _, err := c.fr.Next(); err != nil {
 			t.Fatalf("first answer: %v", err)
 		}
+	}
+	// More clients connect while the accept loop is wedged: they wait in
+	// the listener's accept queue, their requests in their own sockets.
+	for range backlog {
+		nc, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		cs = append(cs, client{nc: nc.(*net.TCPConn), fr: wire.NewFrameReader(bufio.NewReader(nc), wire.DefaultMaxFrame)})
+		_ = nc.SetDeadline(time.Now().Add(hangBound))
 	}
 	for i, c := range cs {
 		var burst []byte
@@ -102,7 +114,7 @@ func TestShutdownAnswersQueuedRequests(t *testing.T) {
 	wg.Wait()
 	code := p.Wait(hangBound)
 	t.Logf("RESULT shutdown with %d x %d requests queued: %d answered, %d lost, %d connections ended by an error (reset) instead of a close; exit %d after %v",
-		conns, queued, answered, lost, resets, code, time.Since(t0).Round(time.Millisecond))
+		len(cs), queued, answered, lost, resets, code, time.Since(t0).Round(time.Millisecond))
 	if lost > 0 || resets > 0 {
 		t.Errorf("%d queued requests lost, %d connections reset", lost, resets)
 	}
