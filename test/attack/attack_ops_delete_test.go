@@ -139,9 +139,11 @@ func bulkDelete(t *testing.T, n, size int, path string, key func(i int) string) 
 	if err != nil || len(left) != 0 {
 		t.Errorf("after DELETE_PATH %s: %d children left (err %v)", path, len(left), err)
 	}
+	time.Sleep(time.Until(t0.Add(took + 2*time.Second)))
+	at2s, _ := rss(p.PID())
 	back, now := settledRSS(t, p.PID(), memoryBack(idle, n, size), 20*time.Second)
-	t.Logf("RESULT DELETE_PATH %s of %d x %d B: took %v, peak RSS %s (full %s), honest client %s; RSS %s after %v",
-		path, n, size, took.Round(time.Millisecond), mib(peak), mib(full), lat, mib(now), back.Round(10*time.Millisecond))
+	t.Logf("RESULT DELETE_PATH %s of %d x %d B: took %v, peak RSS %s (full %s), honest client %s; RSS %s 2 s after, %s after %v",
+		path, n, size, took.Round(time.Millisecond), mib(peak), mib(full), lat, mib(at2s), mib(now), (back + 2*time.Second).Round(10*time.Millisecond))
 	p.alive(t)
 	// The delete must not copy what it deletes: peak RSS within 1.25x of
 	// the full store's.
