@@ -63,7 +63,8 @@ type Limiter struct {
 
 type connInfo struct {
 	serving bool      // a handler is answering a request on it
-	since   time.Time // of its last change; the oldest idle one goes first
+	idle    bool      // between requests (keep-alive)
+	since   time.Time // of its last change; the oldest goes first
 }
 
 // NewLimiter returns a limiter of n connections.
@@ -96,10 +97,11 @@ func (ll *limitedListener) Accept() (net.Conn, error) {
 	return c, nil
 }
 
-// admit counts c in, first evicting the connection that has waited longest
-// for a request (idle between requests, or still sending its headers) when
-// at the cap; when a handler runs on every connection, it waits for one to
-// finish (bounded by the server's write timeout).
+// admit counts c in, first evicting, when at the cap, the connection idle
+// longest between requests, or else the one that has waited longest for its
+// request (new, or still sending its headers: a newcomer outlives all the
+// others' arrivals); when a handler runs on every connection, it waits for
+// one to finish (bounded by the server's write timeout).
 func (l *Limiter) admit(c net.Conn) {
 	for {
 		l.mu.Lock()
@@ -109,13 +111,13 @@ func (l *Limiter) admit(c net.Conn) {
 			return
 		}
 		var victim net.Conn
-		var oldest time.Time
+		var vi *connInfo
 		for vc, ci := range l.conns {
 			if ci.serving {
 				continue
 			}
-			if victim == nil || ci.since.Before(oldest) {
-				victim, oldest = vc, ci.since
+			if vi == nil || (ci.idle && !vi.idle) || (ci.idle == vi.idle && ci.since.Before(vi.since)) {
+				victim, vi = vc, ci
 			}
 		}
 		if victim != nil {
@@ -146,7 +148,9 @@ func (l *Limiter) connState(c net.Conn, s http.ConnState) {
 		default:
 		}
 	case http.StateIdle:
-		ci.since = time.Now()
+		ci.idle, ci.since = true, time.Now()
+	case http.StateActive:
+		ci.idle = false
 	}
 }
 
