@@ -159,7 +159,7 @@ func bulkDelete(t *testing.T, n, size int, path string, key func(i int) string) 
 // 1,000 per directory) costs O(keys deleted), copies none of the dying
 // values and never stalls other clients for long.
 func TestBulkDeletePath(t *testing.T) {
-	n := bulkKeys(t, 200000)
+	n := bulkKeys(t, 100000)
 	bulkDelete(t, n, 1024, "/delete-topo", func(i int) string {
 		return fmt.Sprintf("/delete-topo/n%04d/k%04d", i/1000, i%1000)
 	})
@@ -175,7 +175,7 @@ func TestBulkDeleteKeysWithoutSlash(t *testing.T) {
 // TestTTLSweepOfManyKeys: a TTL sweep dropping every key at once never
 // stalls the honest client for long.
 func TestTTLSweepOfManyKeys(t *testing.T) {
-	n := bulkKeys(t, 200000)
+	n := bulkKeys(t, 100000)
 	p := startDaemon(t, "pacemaker.heartbeat.ttl.secs: 4\npacemaker.max.keys: 20000000\npacemaker.max.stored.bytes: 17179869184\n")
 	idle, _ := rss(p.PID())
 	fill(t, p.Addr(), n, 1024, func(i int) string { return fmt.Sprintf("/ttl-topo/n%04d/k%04d", i/1000, i%1000) })
