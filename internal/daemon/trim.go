@@ -14,21 +14,31 @@ import (
 // memory to the OS. The stored bytes are sampled every trimEvery (an
 // atomic load): often enough that a fill and a delete within one sample,
 // which the mark would miss, cannot hold much, and that RSS comes down
-// about a second after a large drop rather than up to ten.
+// about a second after a large drop rather than up to ten. A drop still
+// under way (a DELETE_PATH of a million keys takes a second or more) is
+// waited for: trimming half-way returns little, since a slab chunk is free
+// only once its last value is gone, and would reset the mark so that the
+// rest of the drop looked too small to trim.
 const (
 	trimEvery    = time.Second
 	trimMinDrop  = 64 << 20 // bytes; smaller drops are left to the runtime
 	trimFraction = 4        // and a drop of at least 1/trimFraction of the peak
+	trimFalling  = 8 << 20  // a fall of more than this since the last sample is still under way
 )
 
 // trimmer remembers the stored bytes' high-water mark since the last trim.
-type trimmer struct{ high int64 }
+type trimmer struct{ high, last int64 }
 
 // observe takes the bytes stored now and reports whether enough was freed
 // since the peak to give memory back; a trim resets the mark.
 func (t *trimmer) observe(stored int64) bool {
 	if stored > t.high {
 		t.high = stored
+	}
+	falling := t.last-stored > trimFalling
+	t.last = stored
+	if falling {
+		return false
 	}
 	drop := t.high - stored
 	if drop < trimMinDrop || drop < t.high/trimFraction {

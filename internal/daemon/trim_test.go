@@ -11,11 +11,12 @@ func TestTrimmerObserve(t *testing.T) {
 	}{
 		{"growing never trims", []int64{0, 100 * mib, 1000 * mib}, []bool{false, false, false}},
 		{"small drop is left to the runtime", []int64{100 * mib, 50 * mib}, []bool{false, false}},
-		{"a quarter of a big peak", []int64{1000 * mib, 760 * mib, 750 * mib}, []bool{false, false, true}},
+		{"a quarter of a big peak, once the fall stops", []int64{1000 * mib, 760 * mib, 750 * mib, 748 * mib}, []bool{false, false, false, true}},
+		{"a drop still under way waits", []int64{1000 * mib, 700 * mib, 400 * mib, 100 * mib, 0, 0}, []bool{false, false, false, false, false, true}},
 		{"under a quarter", []int64{1000 * mib, 800 * mib}, []bool{false, false}},
-		{"one trim per drop", []int64{1000 * mib, 100 * mib, 100 * mib, 90 * mib}, []bool{false, true, false, false}},
-		{"a new peak after a trim", []int64{1000 * mib, 100 * mib, 900 * mib, 200 * mib}, []bool{false, true, false, true}},
-		{"everything deleted", []int64{256 * mib, 0}, []bool{false, true}},
+		{"one trim per drop", []int64{1000 * mib, 100 * mib, 100 * mib, 100 * mib, 95 * mib}, []bool{false, false, true, false, false}},
+		{"a new peak after a trim", []int64{1000 * mib, 100 * mib, 100 * mib, 900 * mib, 200 * mib, 200 * mib}, []bool{false, false, true, false, false, true}},
+		{"everything deleted", []int64{256 * mib, 0, 0}, []bool{false, false, true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
