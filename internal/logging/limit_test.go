@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/syncbuf"
 )
 
 type limitEvent struct {
@@ -100,7 +102,7 @@ func TestLimiter(t *testing.T) {
 // TestLimiterConcurrent is for the race detector; the scheduled report
 // runs while lines are still counted.
 func TestLimiterConcurrent(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	l := NewLimiter(slog.New(slog.NewTextHandler(&out, nil)), LimitConfig{Window: 5 * time.Millisecond, Slots: 16})
 	var wg sync.WaitGroup
 	for w := range 4 {
@@ -116,21 +118,4 @@ func TestLimiterConcurrent(t *testing.T) {
 	if n := strings.Count(out.String(), "\n"); n >= 20000 {
 		t.Errorf("%d lines for 20000 warnings", n)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

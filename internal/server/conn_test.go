@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -316,19 +315,7 @@ func TestShutdownDuringPipelinedTraffic(t *testing.T) {
 					c.recv()
 					answered++
 				}
-				// A bound on a hang, not a speed check.
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				var handed []HandoffConn
-				var err error
-				if handoff {
-					handed, err = ts.srv.Handoff(ctx)
-				} else {
-					err = ts.srv.Shutdown(ctx)
-				}
-				if err != nil {
-					t.Fatalf("handoff %v: %v", handoff, err)
-				}
+				handed := stopServer(t, ts.srv, handoff)
 				close(stop)
 				for _, hc := range handed {
 					hc.File.Close()

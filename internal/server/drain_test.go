@@ -12,6 +12,25 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
+// stopServer stops srv, by a hand-over or a plain stop, failing t when that
+// does not end within a bound that tells a hang from slowness.
+func stopServer(t *testing.T, srv *Server, handoff bool) []HandoffConn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var handed []HandoffConn
+	var err error
+	if handoff {
+		handed, err = srv.Handoff(ctx)
+	} else {
+		err = srv.Shutdown(ctx)
+	}
+	if err != nil {
+		t.Fatalf("handoff %v: %v", handoff, err)
+	}
+	return handed
+}
+
 // TestStopAnswersQueuedRequests: requests waiting in the socket's receive
 // queue when the server stops are answered, and then the connection is
 // closed cleanly (a stop) or passed on with nothing pending (a hand-over).
@@ -39,18 +58,7 @@ func TestStopAnswersQueuedRequests(t *testing.T) {
 			c.sendRaw(burst)
 			time.Sleep(50 * time.Millisecond)
 
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			var handed []HandoffConn
-			var err error
-			if handoff {
-				handed, err = ts.srv.Handoff(ctx)
-			} else {
-				err = ts.srv.Shutdown(ctx)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			handed := stopServer(t, ts.srv, handoff)
 			for i := range int32(queued) {
 				if m := c.recv(); m.Type != wire.SendPulseResponse || m.ID != i+1 {
 					t.Fatalf("answer %d: %v", i, m)

@@ -131,15 +131,10 @@ func TestBulkDeleteUnderConcurrentWrites(t *testing.T) {
 // TestSweepCompactsOnce: a sweep that expires most keys compacts each
 // shard at most once and keeps what was rewritten.
 func TestSweepCompactsOnce(t *testing.T) {
-	s := New(Limits{})
-	now := int64(1_000_000_000_000)
-	s.now = func() int64 { return now }
-	s.SetTTL(time.Minute)
-	value := make([]byte, 1000)
-	for i := range 20000 {
-		_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%50, i), value)
-	}
-	now += int64(2 * time.Minute)
+	s, expire := sweepStore()
+	fillTopo(s, 20000, 50)
+	expire()
+	value := make([]byte, 1024)
 	for i := range 100 {
 		_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%50, i), value)
 	}
@@ -176,20 +171,32 @@ func BenchmarkDeletePath(b *testing.B) {
 	}
 }
 
-// BenchmarkSweep expires 100,000 keys of 1 KiB with one sweep.
-func BenchmarkSweep(b *testing.B) {
-	const n = 100000
+// fillTopo stores n keys of 1 KiB under /t, in dirs directories.
+func fillTopo(s *Store, n, dirs int) {
 	value := make([]byte, 1024)
-	s := New(Limits{})
+	for i := range n {
+		_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%dirs, i), value)
+	}
+}
+
+// sweepStore is a store with a one-minute TTL and a clock the caller moves
+// past it with expire.
+func sweepStore() (s *Store, expire func()) {
+	s = New(Limits{})
 	now := int64(1_000_000_000_000)
 	s.now = func() int64 { return now }
 	s.SetTTL(time.Minute)
+	return s, func() { now += int64(2 * time.Minute) }
+}
+
+// BenchmarkSweep expires 100,000 keys of 1 KiB with one sweep.
+func BenchmarkSweep(b *testing.B) {
+	const n = 100000
+	s, expire := sweepStore()
 	for b.Loop() {
 		b.StopTimer()
-		for i := range n {
-			_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%100, i), value)
-		}
-		now += int64(2 * time.Minute)
+		fillTopo(s, n, 100)
+		expire()
 		b.StartTimer()
 		if got := s.Sweep(); got != n {
 			b.Fatalf("dropped %d", got)
@@ -243,14 +250,10 @@ func stallProbe(b *testing.B, s *Store, fn func()) {
 // BenchmarkDeletePathStall deletes 200,000 keys of 1 KiB while two other
 // clients read and write: it reports the longest they waited.
 func BenchmarkDeletePathStall(b *testing.B) {
-	const n = 200000
-	value := make([]byte, 1024)
 	s := New(Limits{})
 	for b.Loop() {
 		b.StopTimer()
-		for i := range n {
-			_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%200, i), value)
-		}
+		fillTopo(s, 200000, 200)
 		b.StartTimer()
 		stallProbe(b, s, func() { s.DeletePath("/t") })
 	}
@@ -259,18 +262,11 @@ func BenchmarkDeletePathStall(b *testing.B) {
 // BenchmarkSweepStall expires 200,000 keys of 1 KiB while two other clients
 // read and write: it reports the longest they waited.
 func BenchmarkSweepStall(b *testing.B) {
-	const n = 200000
-	value := make([]byte, 1024)
-	s := New(Limits{})
-	now := int64(1_000_000_000_000)
-	s.now = func() int64 { return now }
-	s.SetTTL(time.Minute)
+	s, expire := sweepStore()
 	for b.Loop() {
 		b.StopTimer()
-		for i := range n {
-			_ = s.Put(fmt.Sprintf("/t/d%d/k%d", i%200, i), value)
-		}
-		now += int64(2 * time.Minute)
+		fillTopo(s, 200000, 200)
+		expire()
 		b.StartTimer()
 		stallProbe(b, s, func() { s.Sweep() })
 	}
