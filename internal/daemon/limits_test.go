@@ -39,7 +39,7 @@ func TestWarnFileLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			warnFileLimit(&config.Config{MaxConns: tt.maxConns, MetricsListen: tt.metricsListen}, slog.New(slog.NewTextHandler(&out, nil)))
+			warnFileLimit(&config.Config{Settings: config.Settings{MaxConns: tt.maxConns, MetricsListen: tt.metricsListen}}, slog.New(slog.NewTextHandler(&out, nil)))
 			if got := strings.Contains(out.String(), "RLIMIT_NOFILE"); got != tt.warn {
 				t.Errorf("warned %v, want %v: %s", got, tt.warn, out.String())
 			}
