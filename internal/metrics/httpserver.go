@@ -24,6 +24,10 @@ const (
 	readTimeout       = 10 * time.Second
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 30 * time.Second
+	// evictAfter protects a new connection from eviction while it sends
+	// its first request, so a health checker's fresh connection is not
+	// pushed out by a flood of newer ones.
+	evictAfter = time.Second
 )
 
 // NewServer returns an HTTP server for m's Handler with the limits above.
@@ -64,6 +68,7 @@ type Limiter struct {
 type connInfo struct {
 	serving bool      // a handler is answering a request on it
 	idle    bool      // between requests (keep-alive)
+	opened  time.Time
 	since   time.Time // of its last change; the oldest goes first
 }
 
@@ -99,21 +104,23 @@ func (ll *limitedListener) Accept() (net.Conn, error) {
 
 // admit counts c in, first evicting, when at the cap, the connection idle
 // longest between requests, or else the one that has waited longest for its
-// request (new, or still sending its headers: a newcomer outlives all the
-// others' arrivals); when a handler runs on every connection, it waits for
-// one to finish (bounded by the server's write timeout).
+// request (still sending its headers) among those open for evictAfter; when
+// none qualifies it waits for one to (bounded by the server's header, read
+// and write timeouts), leaving newcomers in the listener's queue.
 func (l *Limiter) admit(c net.Conn) {
 	for {
 		l.mu.Lock()
 		if len(l.conns) < l.max {
-			l.conns[c] = &connInfo{since: time.Now()}
+			now := time.Now()
+			l.conns[c] = &connInfo{opened: now, since: now}
 			l.mu.Unlock()
 			return
 		}
 		var victim net.Conn
 		var vi *connInfo
+		now := time.Now()
 		for vc, ci := range l.conns {
-			if ci.serving {
+			if ci.serving || (!ci.idle && now.Sub(ci.opened) < evictAfter) {
 				continue
 			}
 			if vi == nil || (ci.idle && !vi.idle) || (ci.idle == vi.idle && ci.since.Before(vi.since)) {
@@ -128,7 +135,10 @@ func (l *Limiter) admit(c net.Conn) {
 			_ = victim.Close()
 			continue
 		}
-		<-l.wake
+		select {
+		case <-l.wake:
+		case <-time.After(evictAfter / 10):
+		}
 	}
 }
 
