@@ -45,6 +45,28 @@ func get(c net.Conn, br *bufio.Reader, path string, pad int) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// waitAllIdle waits until every connection lim holds is idle.
+func waitAllIdle(t *testing.T, lim *Limiter) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		lim.mu.Lock()
+		idle := 0
+		for _, ci := range lim.conns {
+			if ci.idle {
+				idle++
+			}
+		}
+		all := idle == len(lim.conns)
+		lim.mu.Unlock()
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("connections not idle after their answers")
+		}
+	}
+}
+
 // TestMetricsConnectionCap: at the cap, a new connection evicts the one
 // idle longest instead of waiting; the cap never grows.
 func TestMetricsConnectionCap(t *testing.T) {
@@ -69,6 +91,7 @@ func TestMetricsConnectionCap(t *testing.T) {
 		if n := lim.Open(); n > 3 {
 			t.Fatalf("%d connections held; cap 3", n)
 		}
+		waitAllIdle(t, lim) // the server marks a connection idle a moment after its answer
 	}
 	// The first three were evicted, oldest first; the last three work.
 	for i, k := range conns {
