@@ -312,55 +312,6 @@ func (x *index) children(path string) []string {
 	return names
 }
 
-// under returns every stored key at or below path.
-func (x *index) under(path string) []string {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	dirs, last := split(path)
-	if last == "" {
-		out := make([]string, 0, x.root.keys)
-		for key := range x.bare {
-			out = append(out, key)
-		}
-		return appendAll(out, "", &x.root)
-	}
-	parent := &x.root
-	for _, part := range dirs {
-		if parent = parent.dirs[part]; parent == nil {
-			return nil
-		}
-	}
-	var out []string
-	// Keys naming path itself are leaves of the parent.
-	prefix := "/" + strings.Join(append(dirs, last), "/")
-	if parent.hasLeaf(last) {
-		out = append(out, prefix)
-	}
-	out = append(out, parent.odd[last]...)
-	if c := parent.dirs[last]; c != nil {
-		out = appendAll(slices.Grow(out, c.keys), prefix, c)
-	}
-	return out
-}
-
-// appendAll appends every key below n, whose path is prefix ("" for the
-// root).
-func appendAll(out []string, prefix string, n *node) []string {
-	for _, name := range n.leaves {
-		out = append(out, prefix+"/"+name)
-	}
-	for name := range n.big {
-		out = append(out, prefix+"/"+name)
-	}
-	for _, keys := range n.odd {
-		out = append(out, keys...)
-	}
-	for name, c := range n.dirs {
-		out = appendAll(out, prefix+"/"+name, c)
-	}
-	return out
-}
-
 // detach takes everything strictly below path out of the index in
 // O(depth) and returns it as a subtree the caller owns (nil when path has
 // nothing below it) with its path prefix ("" for the root), and the keys
