@@ -683,8 +683,9 @@ func (c *conn) saslToken(st *Settings, m *wire.Message) error {
 // auth.Reason the mechanism classified the error with; its text, which
 // carries what the client sent, goes to the log only.
 func (c *conn) authFailed(err error) error {
-	c.s.stats.authFailure(c.mech.Name(), auth.ReasonOf(err))
-	c.s.warns.Warn(c.host, "auth failed", "authentication failed; closing connection", "peer", c.peer, "method", c.mech.Name(), "err", err)
+	reason := auth.ReasonOf(err)
+	c.s.stats.authFailure(c.mech.Name(), reason)
+	c.s.warns.Warn(c.host, "auth failed: "+string(reason), "authentication failed; closing connection", "peer", c.peer, "method", c.mech.Name(), "err", err)
 	c.exchange = nil
 	return errClose
 }
