@@ -64,17 +64,10 @@ func (r *arrivedReader) rawConn() syscall.RawConn {
 
 // queued is the length of the socket's receive queue.
 func (r *arrivedReader) queued() int {
-	rc := r.rawConn()
-	if rc == nil {
-		return 0
+	if rc := r.rawConn(); rc != nil {
+		return queued(rc)
 	}
-	n := 0
-	_ = rc.Control(func(fd uintptr) {
-		if v, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ); err == nil {
-			n = v
-		}
-	})
-	return n
+	return 0
 }
 
 // readArrived reads what is left of the bytes that had arrived, without
