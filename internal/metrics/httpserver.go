@@ -66,8 +66,8 @@ type Limiter struct {
 }
 
 type connInfo struct {
-	serving bool      // a handler is answering a request on it
-	idle    bool      // between requests (keep-alive)
+	serving bool // a handler is answering a request on it
+	idle    bool // between requests (keep-alive)
 	opened  time.Time
 	since   time.Time // of its last change; the oldest goes first
 }
