@@ -2,13 +2,13 @@
 # Side-by-side benchmark, in one run: pacemaker (bin/pacemaker) against
 # redis-server and ZooKeeper (Debian's packages), each started here on
 # loopback with throwaway directories, carrying the same workloads from
-# `pacemakerctl bench`. Writes every result as JSON to $BENCH_OUT, prints
+# pacemaker-bench (cmd/pacemaker-bench). Writes every result as JSON to $BENCH_OUT, prints
 # a summary, and writes docs/BENCHMARKS.md with a latency plot.
 #
 #   make bench                # = scripts/install-deps.sh bench; make build; bench/run.sh
 #   BENCH_QUICK=1 bench/run.sh  # seconds-long runs, to check the script itself
 #
-# Needs: bin/pacemaker and bin/pacemakerctl (make build), redis-server,
+# Needs: bin/pacemaker and bin/pacemaker-bench (make build), redis-server,
 # redis-benchmark, java + /usr/share/java/zookeeper.jar, gnuplot, go.
 set -euo pipefail
 
@@ -36,7 +36,7 @@ else
 fi
 FILL_EXECUTORS=${FILL_EXECUTORS:-4}
 
-for tool in "$BIN/pacemaker" "$BIN/pacemakerctl"; do
+for tool in "$BIN/pacemaker" "$BIN/pacemaker-bench"; do
   [ -x "$tool" ] || { echo "bench: $tool missing: run make build" >&2; exit 2; }
 done
 for tool in redis-server redis-benchmark java gnuplot go; do
@@ -164,12 +164,12 @@ EOF
   return 1
 }
 
-# bench NAME ARGS…: one pacemakerctl bench run, result in $OUT/NAME.json.
+# bench NAME ARGS…: one pacemaker-bench run, result in $OUT/NAME.json.
 bench() {
   local name=$1
   shift
-  echo "pacemakerctl $* --out $name.json" >>"$OUT/commands.txt"
-  "$BIN/pacemakerctl" "$@" --label "$name" --out "$OUT/$name.json"
+  echo "pacemaker-bench $* --out $name.json" >>"$OUT/commands.txt"
+  "$BIN/pacemaker-bench" "$@" --label "$name" --out "$OUT/$name.json"
 }
 
 achieved() { sed -n 's/.*"achieved_per_second": \([0-9.e+]*\).*/\1/p' "$1" | head -1; }
@@ -178,11 +178,11 @@ achieved() { sed -n 's/.*"achieved_per_second": \([0-9.e+]*\).*/\1/p' "$1" | hea
 closed_round() {
   local n=$1
   log "round $n: closed loop, 64 connections, 4 KiB values, 4,000 keys"
-  bench "closed-$n-pacemaker" --servers "127.0.0.1:$PM_PORT" bench --target pacemaker --mode load --conns 64 --keys 4000 --value-size 4096 \
+  bench "closed-$n-pacemaker" --servers "127.0.0.1:$PM_PORT" --target pacemaker --mode load --conns 64 --keys 4000 --value-size 4096 \
     --warmup "$WARMUP" --duration "$DURATION" --pid "$PM_PID"
-  bench "closed-$n-redis" --servers "127.0.0.1:$RD_PORT" bench --target redis --mode load --conns 64 --keys 4000 --value-size 4096 \
+  bench "closed-$n-redis" --servers "127.0.0.1:$RD_PORT" --target redis --mode load --conns 64 --keys 4000 --value-size 4096 \
     --warmup "$WARMUP" --duration "$DURATION" --pid "$RD_PID"
-  bench "closed-$n-zookeeper" --servers "127.0.0.1:$ZK_PORT" bench --target zookeeper --zk-sessions 8 --mode load --conns 64 --keys 4000 --value-size 4096 \
+  bench "closed-$n-zookeeper" --servers "127.0.0.1:$ZK_PORT" --target zookeeper --zk-sessions 8 --mode load --conns 64 --keys 4000 --value-size 4096 \
     --warmup "$WARMUP" --duration "$DURATION" --pid "$ZK_PID"
 }
 
@@ -260,7 +260,7 @@ for phase in $PHASES; do
             pacemaker) port=$PM_PORT pid=$PM_PID ;;
             redis) port=$RD_PORT pid=$RD_PID ;;
           esac
-          "$BIN/pacemakerctl" --servers "127.0.0.1:$port" bench --target "$target" --mode load --conns 64 --keys 4000 --value-size 4096 \
+          "$BIN/pacemaker-bench" --servers "127.0.0.1:$port" --target "$target" --mode load --conns 64 --keys 4000 --value-size 4096 \
             --warmup 2s --duration 6s --pid "$pid" --json >"$TMP/sys-$target.json" 2>/dev/null &
           gen=$!
           sleep 3
@@ -287,7 +287,7 @@ for phase in $PHASES; do
           zookeeper) port=$ZK_PORT pid=$ZK_PID extra=(--zk-sessions 8) ;;
         esac
         for rate in $SWEEP_RATES; do
-          bench "sweep-$target-$rate" --servers "127.0.0.1:$port" bench --target "$target" "${extra[@]}" --mode load --conns 64 --keys 4000 \
+          bench "sweep-$target-$rate" --servers "127.0.0.1:$port" --target "$target" "${extra[@]}" --mode load --conns 64 --keys 4000 \
             --value-size 4096 --rate "$rate" --warmup "$SWEEP_WARMUP" --duration "$SWEEP_DURATION" --pid "$pid" | sed -n '1,3p'
           got=$(achieved "$OUT/sweep-$target-$rate.json")
           if awk -v g="$got" -v r="$rate" 'BEGIN { exit !(g < 0.9 * r) }'; then
@@ -303,9 +303,9 @@ for phase in $PHASES; do
       shared_servers
       start_pacemaker storm
       log "a ${STORM_SUPERVISORS}-supervisor Storm cluster"
-      bench storm270-pacemaker --servers "127.0.0.1:$PM_PORT" --auth DIGEST --jaas "$TMP/jaas.conf" bench --target pacemaker --mode storm \
+      bench storm270-pacemaker --servers "127.0.0.1:$PM_PORT" --auth DIGEST --jaas "$TMP/jaas.conf" --target pacemaker --mode storm \
         --supervisors "$STORM_SUPERVISORS" --warmup "$STORM_WARMUP" --duration "$STORM_DURATION" --pid "$PM_PID"
-      bench storm270-zookeeper --servers "127.0.0.1:$ZK_PORT" bench --target zookeeper --mode storm \
+      bench storm270-zookeeper --servers "127.0.0.1:$ZK_PORT" --target zookeeper --mode storm \
         --supervisors "$STORM_SUPERVISORS" --warmup "$STORM_WARMUP" --duration "$STORM_DURATION" --pid "$ZK_PID"
       stop "$PM_PID"
       ;;
@@ -313,7 +313,7 @@ for phase in $PHASES; do
     max)
       start_pacemaker max
       log "the largest cluster within one core"
-      bench max-pacemaker --servers "127.0.0.1:$PM_PORT" --auth DIGEST --jaas "$TMP/jaas.conf" bench --target pacemaker --mode max \
+      bench max-pacemaker --servers "127.0.0.1:$PM_PORT" --auth DIGEST --jaas "$TMP/jaas.conf" --target pacemaker --mode max \
         --max-cpu 100 --max-start "$MAX_START" --max-limit "$MAX_LIMIT" --max-steps "$MAX_STEPS" --workers-per-conn "$MAX_WPC" \
         --warmup "$MAX_WARMUP" --duration "$MAX_DURATION" --pid "$PM_PID"
       stop "$PM_PID"
@@ -322,7 +322,7 @@ for phase in $PHASES; do
     fill)
       start_pacemaker fill
       log "$FILL_KEYS keys stored"
-      bench fill-pacemaker --servers "127.0.0.1:$PM_PORT" --auth DIGEST --jaas "$TMP/jaas.conf" bench --target pacemaker --mode fill \
+      bench fill-pacemaker --servers "127.0.0.1:$PM_PORT" --auth DIGEST --jaas "$TMP/jaas.conf" --target pacemaker --mode fill \
         --keys "$FILL_KEYS" --topology-workers 1000 --executors "$FILL_EXECUTORS" --list-queries "$LIST_QUERIES" --idle "$FILL_IDLE" --pid "$PM_PID"
       stop "$PM_PID"
       ;;
@@ -331,7 +331,7 @@ for phase in $PHASES; do
       log "profiles of the closed-loop run"
       go build -o "$TMP/pprof-pacemaker" "$ROOT/bench/pprof-pacemaker"
       PACEMAKER_CPUPROFILE="$TMP/cpu.pprof" PACEMAKER_ALLOCPROFILE="$TMP/allocs.pprof" start_pacemaker profile "$TMP/pprof-pacemaker"
-      bench profile-pacemaker --servers "127.0.0.1:$PM_PORT" bench --target pacemaker --mode load --conns 64 --keys 4000 --value-size 4096 \
+      bench profile-pacemaker --servers "127.0.0.1:$PM_PORT" --target pacemaker --mode load --conns 64 --keys 4000 --value-size 4096 \
         --warmup 2s --duration "$DURATION" --pid "$PM_PID" | sed -n '1,4p'
       stop "$PM_PID"
       go tool pprof -top -nodecount=30 "$TMP/pprof-pacemaker" "$TMP/cpu.pprof" >"$OUT/profile-cpu.txt" 2>/dev/null || true

@@ -1,5 +1,5 @@
 // Command report turns the results bench/run.sh collected (one JSON file
-// per run from `pacemakerctl bench --out`, plus the machine description,
+// per run from `pacemaker-bench --out`, plus the machine description,
 // the exact commands and profiles) into docs/BENCHMARKS.md and the data
 // and gnuplot script for its latency plot.
 package main
@@ -89,18 +89,19 @@ func run(in, out, plot, analysis string) error {
 	w("comparison is run twice (start and end of the run) to show the spread.\n\n")
 
 	w("**Run it.** `make bench` (about 25 minutes on 2 cores; installs redis-server, zookeeper and gnuplot when missing) or\n")
-	w("`make bench-quick` (two minutes, results in bench/out-quick). The load generator is `pacemakerctl bench`:\n\n")
+	w("`make bench-quick` (two minutes, results in bench/out-quick). The load generator is `pacemaker-bench` (cmd/pacemaker-bench; built by `make build`, not shipped in\n")
+	w("the packages); it takes pacemakerctl's `--servers`, `--auth` and `--jaas`:\n\n")
 	w("```sh\n")
 	w("# a simulated Storm cluster against one server, its CPU and RSS read from /proc\n")
-	w("pacemakerctl --servers 127.0.0.1:6699 --auth DIGEST --jaas /etc/pacemaker/jaas.conf \\\n")
-	w("    bench --mode storm --supervisors 270 --pid $(pidof pacemaker)\n")
+	w("pacemaker-bench --servers 127.0.0.1:6699 --auth DIGEST --jaas /etc/pacemaker/jaas.conf \\\n")
+	w("    --mode storm --supervisors 270 --pid $(pidof pacemaker)\n")
 	w("# the same key/value load against pacemaker, redis-server (RESP SET) or ZooKeeper (setData)\n")
-	w("pacemakerctl --servers 127.0.0.1:6379 bench --target redis --mode load --conns 64 --value-size 4096 --rate 20000\n")
+	w("pacemaker-bench --servers 127.0.0.1:6379 --target redis --mode load --conns 64 --value-size 4096 --rate 20000\n")
 	w("# the largest cluster within one core; 1 M keys stored, then RSS and listing latency\n")
-	w("pacemakerctl ... bench --mode max --max-cpu 100 --pid PID\n")
-	w("pacemakerctl ... bench --mode fill --keys 1000000 --topology-workers 1000 --pid PID\n")
+	w("pacemaker-bench ... --mode max --max-cpu 100 --pid PID\n")
+	w("pacemaker-bench ... --mode fill --keys 1000000 --topology-workers 1000 --pid PID\n")
 	w("```\n\n")
-	w("`--json` prints the whole result; `pacemakerctl bench --help` lists every flag.\n\n")
+	w("`--json` prints the whole result; `pacemaker-bench --help` lists every flag.\n\n")
 
 	writeTargets(w, rs)
 	writeSideBySide(w, rs)

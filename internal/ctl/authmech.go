@@ -16,8 +16,9 @@ const defaultJAAS = "/etc/pacemaker/jaas.conf"
 // (Storm's client sends its topology name the same way).
 const digestClientName = "pacemakerctl"
 
-// clientMechanism builds the SASL client for --auth from the JAAS file.
-func clientMechanism(g *Global) (auth.ClientMechanism, error) {
+// ClientMechanism builds the SASL client for --auth from the JAAS file
+// (nil for NONE). Its errors are the operator's local input.
+func ClientMechanism(g *Global) (auth.ClientMechanism, error) {
 	if g.Auth == auth.None {
 		return nil, nil
 	}

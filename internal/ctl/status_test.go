@@ -88,7 +88,7 @@ func TestStatusCommand(t *testing.T) {
 			[]string{"0 stale"}, ""},
 		{"servers from storm.yaml", []string{"--storm-config", stormYAML, "status", "--stale", "1m", "--all"}, ExitOK,
 			[]string{"All workers", "sup-a-6700"}, ""},
-		{"down server exits 3", []string{"--servers", a + "," + closedPort(t), "status", "--stale", "1m"}, ExitFailure,
+		{"one server down exits 4", []string{"--servers", a + "," + closedPort(t), "status", "--stale", "1m"}, ExitPartial,
 			[]string{"down", "connection refused"}, ""},
 		{"json", []string{"--servers", b, "status", "--json"}, ExitFalse, []string{`"stale_workers": 1`}, ""},
 		{"stale must be positive", []string{"--servers", a, "status", "--stale", "0s"}, ExitUsage, nil, "usage: pacemakerctl status"},

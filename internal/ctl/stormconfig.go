@@ -14,6 +14,7 @@ type stormConfig struct {
 	Servers    []string // host:port
 	AuthMethod string
 	JAAS       string
+	MaxFrame   int // pacemaker.thrift.message.size.max; 0 = not set
 }
 
 func loadStormConfig(path string) (*stormConfig, error) {
@@ -57,6 +58,13 @@ func loadStormConfig(path string) (*stormConfig, error) {
 		} else {
 			sc.Servers = append(sc.Servers, net.JoinHostPort(h, strconv.Itoa(port)))
 		}
+	}
+	if v, ok := raw["pacemaker.thrift.message.size.max"]; ok {
+		n, ok := v.(int)
+		if !ok || n < 1 {
+			return nil, fmt.Errorf("storm config %s: pacemaker.thrift.message.size.max: invalid value %v", path, v)
+		}
+		sc.MaxFrame = n
 	}
 	if m, ok := raw["pacemaker.auth.method"].(string); ok {
 		sc.AuthMethod = m

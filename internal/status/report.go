@@ -17,6 +17,8 @@ type Options struct {
 	Stale time.Duration
 	// Now is the time ages are measured from (zero: time.Now()).
 	Now time.Time
+	// Limits bound each server's walk.
+	Limits Limits
 }
 
 // Report is the status of a set of Pacemaker servers.
@@ -94,7 +96,7 @@ type Result struct {
 // Gather scans every server in p at once and builds the report; order lists
 // the servers as the operator gave them (the pool shuffles its own copy).
 func Gather(ctx context.Context, p *client.Pool, order []string, opts Options) *Report {
-	res := client.All(ctx, p, func(c *client.Conn) (*ServerScan, error) { return Scan(ctx, c) })
+	res := client.All(ctx, p, func(c *client.Conn) (*ServerScan, error) { return Scan(ctx, c, opts.Limits) })
 	out := make([]Result, len(res))
 	for i, r := range res {
 		out[i] = Result{Addr: r.Addr, Scan: r.Value, Err: r.Err}

@@ -8,8 +8,10 @@ package status
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/client"
 	"github.com/storm-pacemaker/pacemaker/internal/stormhb"
@@ -20,8 +22,67 @@ import (
 const WorkerbeatsRoot = "/workerbeats"
 
 // scanParallel bounds the requests in flight per server while scanning; the
-// client pipelines them on one connection.
+// client pipelines them on one connection. With the frame maximum it
+// bounds the answers held at once (32 × 10 MiB).
 const scanParallel = 32
+
+// decodeParallel bounds the heartbeats decompressed at once (each up to
+// stormhb.MaxDecompressed, 100 MiB, from a hostile server).
+const decodeParallel = 2
+
+// Limits bound a walk, so that a hostile or broken server cannot make it
+// run out of memory: it keeps every key's path (for the per-worker report),
+// so names and their bytes are what it holds; depth bounds the length of
+// one path in segments. A walk that reaches a limit stops with a
+// *LimitError. Zero fields take the defaults.
+type Limits struct {
+	// MaxDepth is the deepest key, in path segments (Storm's are 3 deep:
+	// /workerbeats/<topology>/<worker>).
+	MaxDepth int
+	// MaxNames bounds the names listed by the whole walk.
+	MaxNames int
+	// MaxNameBytes bounds the bytes of the paths the walk holds.
+	MaxNameBytes int64
+	// RequestTimeout bounds each request (the walk as a whole is bounded by
+	// the caller's context).
+	RequestTimeout time.Duration
+}
+
+// The default limits: four times the depth Storm writes, and room for a
+// 1 M-worker store twice over (its paths are ~80 bytes).
+const (
+	DefaultMaxDepth     = 12
+	DefaultMaxNames     = 2_000_000
+	DefaultMaxNameBytes = 256 << 20
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultMaxDepth
+	}
+	if l.MaxNames <= 0 {
+		l.MaxNames = DefaultMaxNames
+	}
+	if l.MaxNameBytes <= 0 {
+		l.MaxNameBytes = DefaultMaxNameBytes
+	}
+	if l.RequestTimeout <= 0 {
+		l.RequestTimeout = 10 * time.Second
+	}
+	return l
+}
+
+// LimitError says which limit stopped a walk, and where.
+type LimitError struct {
+	Limit string // "depth", "names" or "name bytes"
+	Max   int64
+	Flag  string // the pacemakerctl status flag that raises it
+	Path  string // the directory being listed when it was reached
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("walk stopped at %.200q: more than %d %s (%s raises the limit)", e.Path, e.Max, e.Limit, e.Flag)
+}
 
 // Beat is one stored worker heartbeat, decoded.
 type Beat struct {
@@ -40,17 +101,20 @@ type ServerScan struct {
 }
 
 // Scan walks every key on the server behind c (the protocol has no stats
-// request: it lists each directory and reads each key) and decodes the
-// worker heartbeats under /workerbeats.
-func Scan(ctx context.Context, c *client.Conn) (*ServerScan, error) {
+// request: it lists each directory and reads each key) within lim and
+// decodes the worker heartbeats under /workerbeats.
+func Scan(ctx context.Context, c *client.Conn, lim Limits) (*ServerScan, error) {
 	s := &ServerScan{Addr: c.Addr(), Beats: map[string]map[string]Beat{}}
 	var mu sync.Mutex
+	decoding := make(chan struct{}, decodeParallel)
 	visit := func(key string, value []byte) {
 		var beat Beat
 		topo, worker, isBeat := splitWorkerKey(key)
 		if isBeat {
 			beat.Size = len(value)
+			decoding <- struct{}{}
 			beat.HB, beat.Err = stormhb.Decode(value)
+			<-decoding
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -63,7 +127,7 @@ func Scan(ctx context.Context, c *client.Conn) (*ServerScan, error) {
 			s.Beats[topo][worker] = beat
 		}
 	}
-	if err := walk(ctx, c, visit); err != nil {
+	if err := walk(ctx, c, lim.withDefaults(), visit); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -92,18 +156,18 @@ func join(dir, name string) string {
 // walk visits every key below "/" with up to scanParallel requests in
 // flight: each node is read (it may be a key) and listed (it may be a
 // directory). The first error stops the walk.
-func walk(ctx context.Context, c *client.Conn, visit func(key string, value []byte)) error {
-	w := &walker{queue: []string{"/"}}
+func walk(ctx context.Context, c *client.Conn, lim Limits, visit func(key string, value []byte)) error {
+	w := &walker{queue: []node{{"/", 0}}, lim: lim}
 	w.cond = sync.NewCond(&w.mu)
 	var wg sync.WaitGroup
 	for range scanParallel {
 		wg.Go(func() {
 			for {
-				path, ok := w.next()
+				n, ok := w.next()
 				if !ok {
 					return
 				}
-				w.done(w.visitNode(ctx, c, path, visit))
+				w.done(w.visitNode(ctx, c, n, visit))
 			}
 		})
 	}
@@ -111,24 +175,34 @@ func walk(ctx context.Context, c *client.Conn, visit func(key string, value []by
 	return w.err
 }
 
+// node is a path to visit and its depth in segments ("/" is 0).
+type node struct {
+	path  string
+	depth int
+}
+
 type walker struct {
+	lim   Limits
 	mu    sync.Mutex
 	cond  *sync.Cond
-	queue []string
-	busy  int // nodes being visited; their children are not queued yet
+	queue []node // a stack: depth first, so it holds about depth × fan-out
+	busy  int    // nodes being visited; their children are not queued yet
 	err   error
+
+	names     int   // listed so far
+	nameBytes int64 // bytes of the paths built so far
 }
 
 // next hands out a path, waiting while others may still queue more; false
 // once the walk is over (or failed).
-func (w *walker) next() (string, bool) {
+func (w *walker) next() (node, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for len(w.queue) == 0 && w.busy > 0 && w.err == nil {
 		w.cond.Wait()
 	}
 	if w.err != nil || len(w.queue) == 0 {
-		return "", false
+		return node{}, false
 	}
 	p := w.queue[len(w.queue)-1]
 	w.queue = w.queue[:len(w.queue)-1]
@@ -136,7 +210,7 @@ func (w *walker) next() (string, bool) {
 	return p, true
 }
 
-func (w *walker) done(children []string, err error) {
+func (w *walker) done(children []node, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.busy--
@@ -147,23 +221,52 @@ func (w *walker) done(children []string, err error) {
 	w.cond.Broadcast()
 }
 
-func (w *walker) visitNode(ctx context.Context, c *client.Conn, path string, visit func(string, []byte)) ([]string, error) {
-	if path != "/" {
-		v, found, err := c.GetPulse(ctx, path)
+func (w *walker) visitNode(ctx context.Context, c *client.Conn, n node, visit func(string, []byte)) ([]node, error) {
+	if n.path != "/" {
+		rctx, cancel := context.WithTimeout(ctx, w.lim.RequestTimeout)
+		v, found, err := c.GetPulse(rctx, n.path)
+		cancel()
 		if err != nil {
 			return nil, err
 		}
 		if found {
-			visit(path, v)
+			visit(n.path, v)
 		}
 	}
-	names, err := c.Children(ctx, path)
-	if err != nil {
+	rctx, cancel := context.WithTimeout(ctx, w.lim.RequestTimeout)
+	names, err := c.Children(rctx, n.path)
+	cancel()
+	if err != nil || len(names) == 0 {
 		return nil, err
 	}
-	children := make([]string, len(names))
-	for i, n := range names {
-		children[i] = join(path, n)
+	if err := w.reserve(n, names); err != nil {
+		return nil, err
+	}
+	children := make([]node, len(names))
+	for i, name := range names {
+		children[i] = node{join(n.path, name), n.depth + 1}
 	}
 	return children, nil
+}
+
+// reserve counts the children of n against the limits before their paths
+// are built.
+func (w *walker) reserve(n node, names []string) error {
+	size := int64(0)
+	for _, name := range names {
+		size += int64(len(n.path) + 1 + len(name))
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.names += len(names)
+	w.nameBytes += size
+	switch {
+	case n.depth+1 > w.lim.MaxDepth:
+		return &LimitError{Limit: "levels of depth", Max: int64(w.lim.MaxDepth), Flag: "--max-depth", Path: n.path}
+	case w.names > w.lim.MaxNames:
+		return &LimitError{Limit: "names", Max: int64(w.lim.MaxNames), Flag: "--max-names", Path: n.path}
+	case w.nameBytes > w.lim.MaxNameBytes:
+		return &LimitError{Limit: "bytes of key paths", Max: w.lim.MaxNameBytes, Flag: "--max-name-bytes", Path: n.path}
+	}
+	return nil
 }

@@ -60,7 +60,7 @@ func TestScanCountsEveryKey(t *testing.T) {
 	put("/other", []byte{})
 	put("/workerbeats/topo-9/bad-6700", []byte("undecodable"))
 
-	s, err := Scan(ctx, c)
+	s, err := Scan(ctx, c, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestScanCountsEveryKey(t *testing.T) {
 
 	// A broken connection fails the scan instead of reporting half of it.
 	c.Close()
-	if _, err := Scan(ctx, c); !errors.Is(err, client.ErrClosed) {
+	if _, err := Scan(ctx, c, Limits{}); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("scan on a closed connection: %v", err)
 	}
 }

@@ -1,10 +1,15 @@
 # bash completion for pacemakerctl(1)  -*- shell-script -*-
-# Commands come from `pacemakerctl --help`, so new ones complete without an
-# update here.
+# Commands come from `pacemakerctl --help` and each command's flags from
+# `pacemakerctl COMMAND --help`, so new ones complete without an update here.
 
 _pacemakerctl_commands()
 {
-    "$1" --help 2>&1 | sed -n '/^Commands:/,/^$/{s/^  \([a-z][a-z-]*\) .*/\1/p}'
+    "$1" --help 2>&1 | sed -n '/^Commands:/,/^$/{s/^  \([a-z][a-z-]*\).*/\1/p}'
+}
+
+_pacemakerctl_flags()
+{
+    "$1" "$2" --help 2>&1 | sed -n 's/^  \(--[a-z][a-z-]*\).*/\1/p'
 }
 
 _pacemakerctl()
@@ -27,7 +32,7 @@ _pacemakerctl()
         --storm-config|-storm-config|--jaas|-jaas)
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return ;;
-        --servers|-servers|--timeout|-timeout|--stale|-stale)
+        --servers|-servers|--timeout|-timeout|--stale|-stale|--max-*|-max-*)
             return ;;
         --color|-color)
             mapfile -t COMPREPLY < <(compgen -W 'auto always never' -- "$cur")
@@ -54,9 +59,11 @@ _pacemakerctl()
         return
     fi
 
+    if [[ $cur == -* ]]; then
+        mapfile -t COMPREPLY < <(compgen -W "$(_pacemakerctl_flags "${words[0]}" "$command") $global_flags" -- "$cur")
+        return
+    fi
     case $command in
-        status)
-            mapfile -t COMPREPLY < <(compgen -W '--stale --json --all --color' -- "$cur") ;;
         send)
             # send PATH [FILE|-]: a local file as the second argument.
             if ((cword - i == 2)); then

@@ -1,11 +1,14 @@
-package ctl
+// Package benchcmd is pacemaker-bench, the load generator: Storm-shaped
+// heartbeat load against pacemaker, redis or ZooKeeper, measured
+// (internal/bench is the library). It is a developer's tool, not shipped in
+// the packages; it takes pacemakerctl's connection flags (ctl.Global).
+package benchcmd
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,13 +16,18 @@ import (
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/bench"
+	"github.com/storm-pacemaker/pacemaker/internal/cliflag"
+	"github.com/storm-pacemaker/pacemaker/internal/ctl"
 	"github.com/storm-pacemaker/pacemaker/internal/stormhb"
+	"github.com/storm-pacemaker/pacemaker/internal/version"
 )
 
-func init() {
-	register("bench", command{"bench [--mode storm|load|fill|max] [flags]",
-		"generate Storm-shaped heartbeat load against pacemaker, redis or zookeeper and measure it (see bench --help)", runBench})
-}
+// Exit codes: pacemakerctl's.
+const (
+	exitOK      = ctl.ExitOK
+	exitUsage   = ctl.ExitUsage
+	exitFailure = ctl.ExitFailure
+)
 
 // benchFlags are bench's own flags.
 type benchFlags struct {
@@ -44,10 +52,13 @@ type benchFlags struct {
 	zkSessionTimeout             time.Duration
 }
 
-func parseBenchFlags(env *Env, args []string) (*benchFlags, int) {
+// parseFlags reads the command line; a nil result comes with the exit
+// code (help printed, or a usage error).
+func parseFlags(g *ctl.Global, args []string, stdout, stderr io.Writer) (*benchFlags, int) {
 	f := &benchFlags{}
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs := cliflag.New("pacemaker-bench")
+	g.AddFlags(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&f.mode, "mode", "storm", "storm: a simulated cluster's workers and Nimbus; load: plain writes of one value size; fill: store a whole cluster once, then measure RSS and listing; max: the largest cluster within --max-cpu")
 	fs.StringVar(&f.target, "target", "pacemaker", "server under test: pacemaker, redis (RESP SET) or zookeeper (setData); --servers gives its address")
 	fs.IntVar(&f.pid, "pid", 0, "the server's process id, to read its CPU time and RSS from /proc")
@@ -86,21 +97,33 @@ func parseBenchFlags(env *Env, args []string) (*benchFlags, int) {
 
 	fs.IntVar(&f.zkSessions, "zk-sessions", 0, "zookeeper: sessions the writers share (0 = one per writer, as Storm workers had)")
 	fs.DurationVar(&f.zkSessionTimeout, "zk-session-timeout", 30*time.Second, "zookeeper: session timeout asked for")
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: pacemakerctl [--servers ADDR] [--auth M --jaas FILE] bench [flags]\n\n"+
-			"Generates Storm-shaped heartbeat load (open loop: latency counts from each request's scheduled time)\n"+
-			"and measures latency percentiles, achieved against offered rate, errors, and with --pid the server's\n"+
-			"CPU seconds and RSS from /proc. --auth/--jaas authenticate the simulated Nimbus; workers never do.\n\nFlags:\n")
-		fs.PrintDefaults()
+	help := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: pacemaker-bench [flags]\n\n%s\n\nFlags:\n", cliflag.Wrap(
+			"Generates Storm-shaped heartbeat load (open loop: latency counts from each request's scheduled time) "+
+				"and measures latency percentiles, achieved against offered rate, errors, and with --pid the server's "+
+				"CPU seconds and RSS from /proc. --servers, --auth and --jaas are pacemakerctl's; --auth/--jaas "+
+				"authenticate the simulated Nimbus, workers never do. --timeout bounds connecting.", 96, ""))
+		cliflag.PrintFlags(w, fs)
+		fmt.Fprintf(w, "\nExit status: 0 done; 2 usage error or bad local input; 3 the run failed.\n")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, ExitOK
+	if err := cliflag.Parse(fs, args, stdout, help); err != nil {
+		if err == cliflag.ErrHelp {
+			return nil, exitOK
 		}
-		return nil, env.usageErr("bench")
+		fmt.Fprintf(stderr, "pacemaker-bench: %v (try --help)\n", err)
+		return nil, exitUsage
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "pacemaker-bench %s\n", version.String())
+		return nil, exitOK
 	}
 	if fs.NArg() > 0 {
-		return nil, env.usageErr("bench")
+		fmt.Fprintf(stderr, "pacemaker-bench: unexpected argument %q (try --help)\n", fs.Arg(0))
+		return nil, exitUsage
+	}
+	if err := g.Resolve(); err != nil {
+		fmt.Fprintf(stderr, "pacemaker-bench: %v\n", err)
+		return nil, exitUsage
 	}
 	if f.grace == 0 {
 		f.grace = max(2*f.period, 5*time.Second)
@@ -126,35 +149,43 @@ func (f *benchFlags) cluster(supervisors int) (bench.Cluster, error) {
 	}, nil
 }
 
-func runBench(ctx context.Context, env *Env, args []string) int {
-	f, code := parseBenchFlags(env, args)
+// Main runs pacemaker-bench and returns its exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	g := ctl.NewGlobal()
+	f, code := parseFlags(g, args, stdout, stderr)
 	if f == nil {
 		return code
 	}
-	// A benchmark outlives the per-command --timeout; Ctrl-C stops it.
-	ctx, stop := signal.NotifyContext(context.WithoutCancel(ctx), os.Interrupt, syscall.SIGTERM)
+	usageErr := func(err error) int {
+		fmt.Fprintf(stderr, "pacemaker-bench: %v\n", err)
+		return exitUsage
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "pacemaker-bench: %v\n", err)
+		return exitFailure
+	}
+	// Ctrl-C stops a run.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	mech, err := clientMechanism(env.Global)
+	mech, err := ctl.ClientMechanism(g)
 	if err != nil {
-		return env.fail(err)
+		return usageErr(err)
 	}
 	target, err := bench.NewTarget(f.target, bench.TargetOptions{
-		DialTimeout: env.Global.Timeout, ReaderAuth: mech,
+		DialTimeout: g.Timeout, ReaderAuth: mech,
 		ZooKeeperSessions: f.zkSessions, ZooKeeperSessionTimeout: f.zkSessionTimeout,
 	})
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "pacemakerctl: bench: %v\n", err)
-		return ExitUsage
+		return usageErr(err)
 	}
 	defer target.Close()
 	common := bench.Common{
-		Target: target, Servers: env.Global.Servers, PID: f.pid, Label: f.label, Progress: env.Stderr,
+		Target: target, Servers: g.Servers, PID: f.pid, Label: f.label, Progress: stderr,
 		Timeline: bench.Timeline{Warmup: f.warmup, Duration: f.duration, Grace: f.grace},
 	}
-	if f.pid > 0 && len(env.Global.Servers) > 1 {
-		fmt.Fprintf(env.Stderr, "pacemakerctl: bench: --pid measures one server; give one in --servers\n")
-		return ExitUsage
+	if f.pid > 0 && len(g.Servers) > 1 {
+		return usageErr(fmt.Errorf("--pid measures one server; give one in --servers"))
 	}
 
 	var res *bench.Result
@@ -162,8 +193,7 @@ func runBench(ctx context.Context, env *Env, args []string) int {
 	case "storm", "max":
 		cl, err := f.cluster(f.supervisors)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "pacemakerctl: bench: %v\n", err)
-			return ExitUsage
+			return usageErr(err)
 		}
 		so := bench.StormOptions{Common: common, Cluster: cl, Period: f.period, NimbusPeriod: f.nimbusPeriod, Verify: f.verify, WorkersPerConn: f.workersPerConn}
 		if f.mode == "storm" {
@@ -172,7 +202,7 @@ func runBench(ctx context.Context, env *Env, args []string) int {
 			res, err = bench.RunMax(ctx, bench.MaxOptions{StormOptions: so, MaxCPU: f.maxCPU, Start: f.maxStart, Limit: f.maxLimit, Steps: f.maxSteps})
 		}
 		if err != nil {
-			return env.fail(fmt.Errorf("bench %s: %w", f.mode, err))
+			return fail(fmt.Errorf("bench %s: %w", f.mode, err))
 		}
 	case "load":
 		value := make([]byte, f.valueSize)
@@ -182,50 +212,47 @@ func runBench(ctx context.Context, env *Env, args []string) int {
 		if f.valueSize == 0 {
 			cl, err := f.cluster(1)
 			if err != nil {
-				fmt.Fprintf(env.Stderr, "pacemakerctl: bench: %v\n", err)
-				return ExitUsage
+				return usageErr(err)
 			}
 			value = cl.Payload(0, time.Now(), time.Minute)
 		}
 		res, err = bench.RunLoad(ctx, bench.LoadOptions{Common: common, Conns: f.conns, Rate: f.rate, Keys: f.keys, Value: value, ZooKeeperSessions: f.zkSessions})
 		if err != nil {
-			return env.fail(fmt.Errorf("bench load: %w", err))
+			return fail(fmt.Errorf("bench load: %w", err))
 		}
 	case "fill":
 		tw := max(f.topologyWorkers, 1)
 		cl, err := f.cluster(0)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "pacemakerctl: bench: %v\n", err)
-			return ExitUsage
+			return usageErr(err)
 		}
 		// --keys workers, grouped --topology-workers per topology.
 		cl.Supervisors = (max(f.keys, tw) + cl.WorkersPerSupervisor - 1) / cl.WorkersPerSupervisor
 		res, err = bench.RunFill(ctx, bench.FillOptions{Common: common, Cluster: cl, Conns: f.fillConns, ListQueries: f.listQueries, Settle: f.settle, Idle: f.idle})
 		if err != nil {
-			return env.fail(fmt.Errorf("bench fill: %w", err))
+			return fail(fmt.Errorf("bench fill: %w", err))
 		}
 	default:
-		fmt.Fprintf(env.Stderr, "pacemakerctl: bench: unknown --mode %q (want storm, load, fill or max)\n", f.mode)
-		return ExitUsage
+		return usageErr(fmt.Errorf("unknown --mode %q (want storm, load, fill or max)", f.mode))
 	}
 
 	data, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
-		return env.fail(fmt.Errorf("encode result: %w", err))
+		return fail(fmt.Errorf("encode result: %w", err))
 	}
 	data = append(data, '\n')
 	if f.out != "" {
 		if err := os.WriteFile(f.out, data, 0o644); err != nil {
-			return env.fail(fmt.Errorf("write result: %w", err))
+			return fail(fmt.Errorf("write result: %w", err))
 		}
 	}
 	if f.asJSON {
-		_, err = env.Stdout.Write(data)
+		_, err = stdout.Write(data)
 	} else {
-		_, err = fmt.Fprint(env.Stdout, res.Summary())
+		_, err = fmt.Fprint(stdout, res.Summary())
 	}
 	if err != nil {
-		return env.fail(fmt.Errorf("write result: %w", err))
+		return fail(fmt.Errorf("write result: %w", err))
 	}
-	return ExitOK
+	return exitOK
 }

@@ -1,4 +1,4 @@
-package bench_test
+package benchcmd_test
 
 import (
 	"bytes"
@@ -10,11 +10,12 @@ import (
 	"testing"
 
 	"github.com/storm-pacemaker/pacemaker/internal/bench"
+	"github.com/storm-pacemaker/pacemaker/internal/benchcmd"
 	"github.com/storm-pacemaker/pacemaker/internal/ctl"
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
 )
 
-// pacemakerctl bench end to end: flags, DIGEST for the Nimbus reader from
+// pacemaker-bench end to end: flags, DIGEST for the Nimbus reader from
 // the JAAS file, JSON on stdout and in --out.
 func TestBenchCommand(t *testing.T) {
 	jaas := "PacemakerDigest {\n   username=\"bench\"\n   password=\"bench-secret\";\n};\n"
@@ -30,10 +31,10 @@ func TestBenchCommand(t *testing.T) {
 	}
 	out := filepath.Join(dir, "result.json")
 	var stdout, stderr bytes.Buffer
-	code := ctl.Main([]string{"--servers", p.Addr(), "--auth", "DIGEST", "--jaas", jaasPath,
-		"bench", "--mode", "storm", "--supervisors", "3", "--workers", "2", "--topology-workers", "3", "--executors", "2",
+	code := benchcmd.Main([]string{"--servers", p.Addr(), "--auth", "DIGEST", "--jaas", jaasPath,
+		"--mode", "storm", "--supervisors", "3", "--workers", "2", "--topology-workers", "3", "--executors", "2",
 		"--period", "200ms", "--nimbus-period", "300ms", "--warmup", "300ms", "--duration", "700ms",
-		"--pid", strconv.Itoa(p.PID()), "--json", "--out", out, "--label", "cli"}, nil, &stdout, &stderr)
+		"--pid", strconv.Itoa(p.PID()), "--json", "--out", out, "--label", "cli"}, &stdout, &stderr)
 	if code != ctl.ExitOK {
 		t.Fatalf("exit %d\n%s", code, stderr.String())
 	}
@@ -54,8 +55,8 @@ func TestBenchCommand(t *testing.T) {
 
 	// The text summary.
 	stdout.Reset()
-	code = ctl.Main([]string{"--servers", p.Addr(), "bench", "--mode", "load", "--conns", "2", "--keys", "10",
-		"--value-size", "0", "--executors", "2", "--warmup", "100ms", "--duration", "300ms"}, nil, &stdout, &stderr)
+	code = benchcmd.Main([]string{"--servers", p.Addr(), "--mode", "load", "--conns", "2", "--keys", "10",
+		"--value-size", "0", "--executors", "2", "--warmup", "100ms", "--duration", "300ms"}, &stdout, &stderr)
 	if code != ctl.ExitOK || !strings.Contains(stdout.String(), "pacemaker load: 2 connections, 10 keys") {
 		t.Fatalf("exit %d, summary:\n%s\n%s", code, stdout.String(), stderr.String())
 	}
@@ -67,21 +68,39 @@ func TestBenchCommandUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown mode", []string{"bench", "--mode", "fast"}, "unknown --mode"},
-		{"unknown target", []string{"bench", "--target", "etcd"}, "unknown target"},
-		{"pid with two servers", []string{"--servers", "127.0.0.1:1,127.0.0.1:2", "bench", "--pid", "1"}, "one server"},
-		{"bad compression", []string{"bench", "--compression", "lz4"}, "--compression"},
-		{"stray argument", []string{"bench", "extra"}, "usage"},
+		{"unknown mode", []string{"--mode", "fast"}, "unknown --mode"},
+		{"unknown target", []string{"--target", "etcd"}, "unknown target"},
+		{"pid with two servers", []string{"--servers", "127.0.0.1:1,127.0.0.1:2", "--pid", "1"}, "one server"},
+		{"bad compression", []string{"--compression", "lz4"}, "--compression"},
+		{"stray argument", []string{"extra"}, "unexpected argument"},
+		{"unknown flag", []string{"--fast"}, "--fast"},
+		{"missing JAAS file", []string{"--auth", "DIGEST", "--jaas", "/nonexistent/jaas.conf"}, "/nonexistent/jaas.conf"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if code := ctl.Main(tt.args, nil, &stdout, &stderr); code != ctl.ExitUsage {
+			if code := benchcmd.Main(tt.args, &stdout, &stderr); code != ctl.ExitUsage {
 				t.Fatalf("exit %d, want %d\n%s", code, ctl.ExitUsage, stderr.String())
 			}
 			if !strings.Contains(stderr.String(), tt.want) {
 				t.Fatalf("stderr %q lacks %q", stderr.String(), tt.want)
 			}
 		})
+	}
+}
+
+// pacemakerctl no longer carries the load generator.
+func TestPacemakerctlHasNoBench(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := ctl.Main([]string{"bench"}, nil, &stdout, &stderr); code != ctl.ExitUsage || !strings.Contains(stderr.String(), "unknown command") {
+		t.Fatalf("pacemakerctl bench: exit %d, %s", code, stderr.String())
+	}
+}
+
+func TestHelpOnStdout(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := benchcmd.Main([]string{"--help"}, &stdout, &stderr); code != ctl.ExitOK || stderr.Len() > 0 ||
+		!strings.Contains(stdout.String(), "  --mode VALUE") || !strings.Contains(stdout.String(), "  --servers HOST:PORT") {
+		t.Fatalf("--help: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 }
