@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
+	"github.com/storm-pacemaker/pacemaker/internal/cliflag"
 	"github.com/storm-pacemaker/pacemaker/internal/config"
 	"github.com/storm-pacemaker/pacemaker/internal/logging"
 	"github.com/storm-pacemaker/pacemaker/internal/metrics"
@@ -46,31 +47,25 @@ type options struct {
 	overrides   config.Overrides
 	printConfig bool
 	version     bool
-	testWedge   bool
+	testWedge   bool // --test-wedge-on-sigusr2, only with the test hooks (testhooks.go)
 }
 
-func parseFlags(args []string, stderr io.Writer) (*options, error) {
+func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	o := &options{overrides: config.Overrides{}}
-	fs := flag.NewFlagSet("pacemaker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.configPath, "config", "", "config file (default "+config.DefaultPath+" if present)")
-	port := fs.String("port", "", "TCP port (pacemaker.port)")
-	listen := fs.String("listen", "", "address to bind (pacemaker.listen)")
-	level := fs.String("log-level", "", "debug, info, warn or error (pacemaker.log.level)")
+	fs := cliflag.New("pacemaker")
+	fs.StringVar(&o.configPath, "config", "", "config `file` (default "+config.DefaultPath+" if present)")
+	port := fs.String("port", "", "TCP `port` (pacemaker.port)")
+	listen := fs.String("listen", "", "`address` to bind (pacemaker.listen)")
+	level := fs.String("log-level", "", "log `level`: debug, info, warn or error (pacemaker.log.level)")
 	fs.BoolVar(&o.printConfig, "print-config", false, "print the effective config and exit")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	// Hidden test switch: SIGUSR2 wedges the accept loop and request path,
-	// so a test can prove the watchdog restarts a stuck daemon.
-	fs.BoolVar(&o.testWedge, "test-wedge-on-sigusr2", false, "")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: pacemaker [flags]\n\nA wire-compatible Apache Storm Pacemaker heartbeat server.\n\nFlags:\n")
-		fs.VisitAll(func(f *flag.Flag) {
-			if f.Usage != "" {
-				fmt.Fprintf(fs.Output(), "  --%s\t%s\n", f.Name, f.Usage)
-			}
-		})
+	addTestHookFlags(fs, o)
+	help := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: pacemaker [flags]\n\nA wire-compatible Apache Storm Pacemaker heartbeat server.\n\nFlags:\n")
+		cliflag.PrintFlags(w, fs)
+		fmt.Fprintf(w, "\nExit status: 0 stopped cleanly; 1 runtime failure (cannot bind, a listener failed);\n2 bad flags or config (nothing was started).\n")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := cliflag.Parse(fs, args, stdout, help); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -91,12 +86,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 
 // Run is the whole daemon; it returns the process exit code.
 func Run(args []string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	o, err := parseFlags(args, stdout)
+	if errors.Is(err, cliflag.ErrHelp) {
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "pacemaker: %v\n", err)
+		fmt.Fprintf(stderr, "pacemaker: %v (try --help)\n", err)
 		return exitConfig
 	}
 	if o.version {
@@ -192,7 +187,7 @@ func (d *daemon) run(lns []net.Listener) int {
 	// reload) may act as soon as it is, and SIGHUP's default action would
 	// end the process.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP}, d.testHookSignals()...)...)
 	defer signal.Stop(sigs)
 
 	serveErr := make(chan error, len(lns))
@@ -218,14 +213,10 @@ loop:
 	for {
 		select {
 		case sig := <-sigs:
-			switch sig {
-			case syscall.SIGHUP:
+			switch {
+			case sig == syscall.SIGHUP:
 				d.reload()
-			case syscall.SIGUSR2:
-				if d.opts.testWedge {
-					d.log.Warn("test switch: wedging the accept loop and request path on purpose")
-					d.srv.Wedge()
-				}
+			case d.testHookSignal(sig):
 			default:
 				d.log.Info("stopping", "signal", sig.String())
 				break loop

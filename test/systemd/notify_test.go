@@ -124,7 +124,8 @@ func TestConfigErrorBeforeReady(t *testing.T) {
 }
 
 // TestWatchdog: with WatchdogSec=1s the daemon pings every ~0.5 s while
-// healthy; wedged on purpose (--test-wedge-on-sigusr2, SIGUSR2) it stops,
+// healthy; wedged on purpose (--test-wedge-on-sigusr2, SIGUSR2: a test hook
+// compiled only with -tags pacemaker_testhooks, as daemon.Build does) it stops,
 // as systemd needs to kill and restart it.
 func TestWatchdog(t *testing.T) {
 	t.Parallel()

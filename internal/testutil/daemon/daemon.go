@@ -35,6 +35,8 @@ import (
 
 // BinDirEnv, when set, names a directory that already holds pacemaker and
 // pacemakerctl (e.g. bin/ after `make build`); Build then compiles nothing.
+// Tests that use the test hooks (test/systemd's TestWatchdog) need a
+// pacemaker built with -tags pacemaker_testhooks there.
 const BinDirEnv = "PACEMAKER_TEST_BIN_DIR"
 
 // DirPlaceholder in Options.Config and Options.Files is replaced by the
@@ -63,8 +65,14 @@ func RepoRoot(t testing.TB) string {
 	return filepath.Dir(mod)
 }
 
-// Build compiles cmd/pacemaker and cmd/pacemakerctl (once per test
-// process) and returns the directory holding both.
+// TestHooksTag is the build tag that compiles the daemon's test hooks
+// (internal/daemon/testhooks.go), such as --test-wedge-on-sigusr2. Build
+// compiles with it; shipped binaries never have it.
+const TestHooksTag = "pacemaker_testhooks"
+
+// Build compiles cmd/pacemaker (with the test hooks) and cmd/pacemakerctl
+// once per test process and returns the directory holding both; with
+// $PACEMAKER_TEST_BIN_DIR it returns that directory instead.
 func Build(t testing.TB) string {
 	t.Helper()
 	if dir := os.Getenv(BinDirEnv); dir != "" {
@@ -82,7 +90,7 @@ func Build(t testing.TB) string {
 			return
 		}
 		build.dir = build.tmp
-		args := []string{"build", "-o", build.dir + string(filepath.Separator)}
+		args := []string{"build", "-tags", TestHooksTag, "-o", build.dir + string(filepath.Separator)}
 		cgo := "CGO_ENABLED=0"
 		if build.race {
 			args, cgo = append(args, "-race"), "CGO_ENABLED=1"

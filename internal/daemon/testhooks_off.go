@@ -1,0 +1,18 @@
+//go:build !pacemaker_testhooks
+
+package daemon
+
+import (
+	"flag"
+	"os"
+)
+
+// TestHooks reports whether this build has the test hooks (testhooks.go);
+// a shipped daemon has none.
+const TestHooks = false
+
+func addTestHookFlags(*flag.FlagSet, *options) {}
+
+func (d *daemon) testHookSignals() []os.Signal { return nil }
+
+func (d *daemon) testHookSignal(os.Signal) bool { return false }
