@@ -56,6 +56,20 @@ type Mechanism interface {
 	MayRead(identity string) (ok bool, reason string)
 }
 
+// IdentityNamer is a Mechanism whose identities read better decoded in a
+// log line (DIGEST: the SASL username is the base64 of the client's name).
+type IdentityNamer interface {
+	IdentityName(identity string) string
+}
+
+// IdentityName is identity as m would have it logged.
+func IdentityName(m Mechanism, identity string) string {
+	if n, ok := m.(IdentityNamer); ok {
+		return n.IdentityName(identity)
+	}
+	return identity
+}
+
 // ClientExchange is the client side of one SASL authentication.
 type ClientExchange interface {
 	// Start returns the first token to send. nil means the client opens with

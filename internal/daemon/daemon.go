@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -174,7 +175,8 @@ type daemon struct {
 	mu  sync.Mutex
 	cfg *config.Config
 
-	ready atomic.Bool // serving: listeners up, not stopping (/readyz)
+	ready     atomic.Bool // serving: listeners up, not stopping (/readyz)
+	listeners int         // how many run serves
 
 	sd systemdState // talking to systemd: systemd.go
 }
@@ -190,6 +192,7 @@ func (d *daemon) run(lns []net.Listener) int {
 	signal.Notify(sigs, append([]os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP}, d.testHookSignals()...)...)
 	defer signal.Stop(sigs)
 
+	d.listeners = len(lns)
 	serveErr := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { serveErr <- d.srv.Serve(ln) }()
@@ -199,8 +202,10 @@ func (d *daemon) run(lns []net.Listener) int {
 		addrs[i] = ln.Addr().String()
 	}
 	cfg := d.config()
+	// gomaxprocs: the OS threads running Go code at once (the CPUs, the
+	// cgroup's CPU limit, or pacemaker.max.threads when lower).
 	d.log.Info("pacemaker serving", "version", version.String(), "listen", addrs, "auth", string(cfg.AuthMethod),
-		"max_threads", runtime.GOMAXPROCS(0), "ttl", cfg.HeartbeatTTL.String())
+		"gomaxprocs", runtime.GOMAXPROCS(0), "ttl", cfg.HeartbeatTTL.String())
 
 	d.ready.Store(true)
 	go d.sweepLoop(ctx)
@@ -322,10 +327,22 @@ func (d *daemon) summaryLoop(ctx context.Context) {
 		case <-t.C:
 			req := d.totalRequests()
 			d.log.Info("summary", "keys", d.store.Keys(), "bytes", d.store.Bytes(),
-				"connections", d.srv.OpenConns(), "requests_per_sec", float64(req-lastReq)/every.Seconds())
+				"connections", d.srv.OpenConns(), "requests_per_sec", roundRate(float64(req-lastReq)/every.Seconds()))
 			lastReq = req
 		}
 	}
+}
+
+// roundRate keeps a rate's meaningful digits for a log line: 0.12, 7.5,
+// 1234 (not 0.11666666666666667).
+func roundRate(r float64) float64 {
+	switch {
+	case r >= 100:
+		return math.Round(r)
+	case r >= 1:
+		return math.Round(r*10) / 10
+	}
+	return math.Round(r*100) / 100
 }
 
 func (d *daemon) totalRequests() uint64 {

@@ -26,3 +26,11 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundRate(t *testing.T) {
+	for in, want := range map[float64]float64{0.11666666666666667: 0.12, 7.466: 7.5, 1234.56: 1235, 0: 0} {
+		if got := roundRate(in); got != want {
+			t.Errorf("roundRate(%v) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -89,8 +89,12 @@ func (d *daemon) handOver(handed []server.HandoffConn) {
 	if err := sdnotify.Barrier(barrierTimeout); err != nil {
 		d.log.Warn("systemd did not confirm the hand-over", "err", err)
 	}
-	// A restart passes them on; a plain stop makes systemd drop them.
-	d.log.Info("handed heartbeats and connections to systemd for the next process",
+	// Whether a next process follows is systemd's to know, not ours: a
+	// SIGTERM looks the same for `systemctl restart` and `systemctl stop`,
+	// and only systemd's job queue (D-Bus, which the sandbox and minimal
+	// hosts lack) tells them apart. A restart passes the store on (the next
+	// process logs "resumed from the previous process"); a stop discards it.
+	d.log.Info("stored heartbeats and connections in systemd's fd store: a restart hands them to the next process, a stop discards them",
 		"keys", d.store.Keys(), "bytes", d.store.Bytes(), "connections", len(handed))
 }
 

@@ -119,16 +119,20 @@ func (d *daemon) statusLoop(ctx context.Context) {
 // after a check succeeded: a wedged daemon stops pinging and systemd kills
 // and restarts it.
 func (d *daemon) selfCheckLoop(ctx context.Context, every time.Duration, ping bool) {
+	// The accept loops start in their own goroutines: the first check
+	// waits for their listeners (instead of failing with "no listener", or
+	// waiting a whole period), so the first ping follows the start at once.
+	d.waitListening(ctx, every/2)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	healthy := true
-	for {
-		// The first check waits a period too: the listeners may not be
-		// registered yet, and a check now would fail with "no listener".
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		if d.sd.stopping.Load() {
 			return
@@ -160,5 +164,14 @@ func (d *daemon) selfCheckLoop(ctx context.Context, every time.Duration, ping bo
 				d.log.Error("health check failed", "err", err)
 			}
 		}
+	}
+}
+
+// waitListening waits up to limit for every listener the daemon opened to
+// be served.
+func (d *daemon) waitListening(ctx context.Context, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for d.srv.Listening() < d.listeners && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -50,7 +50,9 @@ type conn struct {
 	mayRead     bool
 	writeDenied bool
 	readDenied  bool // a refused read was logged (since authzFor was set)
-	demoted     bool // a reload changed the method since it authenticated (logged)
+	// unauthReadLogged: a read refused for lack of authentication was logged.
+	unauthReadLogged bool
+	demoted          bool // a reload changed the method since it authenticated (logged)
 
 	// held is what this connection has reserved of the buffered budget
 	// (large frame buffer and answers beyond writeCredit); outHeld is the
@@ -127,7 +129,7 @@ func (c *conn) serve() {
 		c.readFailed(err)
 		break
 	}
-	c.s.log.Debug("connection closed", "peer", c.peer, "identity", c.identity)
+	c.s.log.Debug("connection closed", "peer", c.peer, "identity", c.identityName())
 }
 
 // recoverPanic keeps a panic in the code serving one connection (a
@@ -520,7 +522,7 @@ func (c *conn) authenticated(st *Settings) bool {
 		if !c.demoted {
 			c.demoted = true
 			c.s.warns.Warn(c.host, "stale authentication", "connection authenticated under another pacemaker.auth.method or other credentials; a reload changed them, so it counts as unauthenticated",
-				"peer", c.peer, "identity", c.identity, "authenticated_with", string(c.method), "method", string(st.Method))
+				"peer", c.peer, "identity", c.identityName(), "authenticated_with", string(c.method), "method", string(st.Method))
 		}
 		return false
 	}
@@ -557,15 +559,31 @@ func (c *conn) readAllowed(st *Settings, m *wire.Message) (bool, error) {
 	if authed && c.mayRead {
 		return true, nil
 	}
-	if authed && !c.readDenied {
+	switch {
+	case authed && !c.readDenied:
 		// An authenticated principal that may not read is a
 		// misconfiguration: say why, once per connection and settings.
 		c.readDenied = true
 		_, reason := st.Mechanism.MayRead(c.identity)
-		c.s.warns.Warn(c.host, "read refused", "read refused", "peer", c.peer, "identity", c.identity, "reason", reason)
+		c.s.warns.Warn(c.host, "read refused", "read refused", "peer", c.peer, "identity", c.identityName(), "reason", reason)
+	case !authed && !c.unauthReadLogged:
+		// Normal from a client without credentials (workers never read):
+		// info, once per connection, through the per-peer limiter.
+		c.unauthReadLogged = true
+		c.s.warns.Log(slog.LevelInfo, c.host, "unauthenticated read", "read refused: not authenticated",
+			"peer", c.peer, "type", m.Type.String(), "auth", string(st.Method))
 	}
 	c.s.stats.reject("unauthorized read")
 	return false, c.reply(st, wire.NotAuthorized, m.MessageID())
+}
+
+// identityName is the connection's identity as the log shows it (DIGEST:
+// the client's name, not its base64).
+func (c *conn) identityName() string {
+	if c.mech == nil {
+		return c.identity
+	}
+	return auth.IdentityName(c.mech, c.identity)
 }
 
 // limitHit answers a write the store refused. The protocol has no error
@@ -670,7 +688,7 @@ func (c *conn) saslToken(st *Settings, m *wire.Message) error {
 		return err
 	}
 	c.s.stats.AuthSuccesses.Add(1)
-	attrs := []any{"peer", c.peer, "method", c.mech.Name(), "identity", c.identity, "may_read", c.mayRead}
+	attrs := []any{"peer", c.peer, "method", c.mech.Name(), "identity", c.identityName(), "may_read", c.mayRead}
 	if !c.mayRead {
 		attrs = append(attrs, "reason", reason)
 	}

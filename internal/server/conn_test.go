@@ -241,6 +241,7 @@ func TestSASLHandshake(t *testing.T) {
 		if m := c.recv(); m.Type != wire.NotAuthorized {
 			t.Fatalf("read before authenticating: %s", m)
 		}
+		waitLog(t, ts, `msg="read refused: not authenticated" peer=`)
 		handshake(t, c, digest.NewClientMechanism(secret, "topo"))
 		time.Sleep(2 * s.HandshakeTimeout) // the handshake deadline is gone
 		c.send(path(wire.GetPulse, "/wb/t/w", 2))
@@ -248,6 +249,7 @@ func TestSASLHandshake(t *testing.T) {
 			t.Fatalf("read after authenticating: %s", m)
 		}
 		waitLog(t, ts, "client authenticated")
+		waitLog(t, ts, "identity=topo ") // the name, not its base64 (dG9wbw==)
 
 		wrong := ts.dial(t)
 		wrong.send(wire.NewControl(wire.ControlSaslRequest))

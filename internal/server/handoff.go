@@ -122,7 +122,7 @@ func (s *Server) Adopt(hc HandoffConn) error {
 			c.mech = st.Mechanism
 		}
 	}
-	s.log.Debug("adopted connection from the previous process", "peer", peer, "identity", c.identity, "pending_bytes", len(hc.Pending))
+	s.log.Debug("adopted connection from the previous process", "peer", peer, "identity", c.identityName(), "pending_bytes", len(hc.Pending))
 	s.startLocked(c)
 	return nil
 }

@@ -246,12 +246,6 @@ func (s *Server) forget(c *conn) {
 	s.connWG.Done()
 }
 
-func (s *Server) listenerCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.listeners)
-}
-
 // OpenConns returns the number of open connections.
 func (s *Server) OpenConns() int {
 	s.mu.Lock()
@@ -314,6 +308,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		return ctx.Err()
 	}
+}
+
+// Listening returns how many listeners Serve has taken up so far (each
+// Serve call registers its listener as it starts).
+func (s *Server) Listening() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.listeners)
 }
 
 // Closing reports whether Shutdown has begun (for /readyz).

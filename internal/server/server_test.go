@@ -47,7 +47,7 @@ func startServer(t *testing.T, s Settings, limits store.Limits) *testServer {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	for srv.listenerCount() == 0 {
+	for srv.Listening() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	t.Cleanup(func() {

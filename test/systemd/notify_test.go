@@ -146,6 +146,11 @@ func TestWatchdog(t *testing.T) {
 		}
 	}
 
+	// The first check waits for the listener: no false alarm at start.
+	if strings.Contains(p.log.String(), "health check failed") {
+		t.Errorf("health check failed before the daemon was wedged:\n%s", p.log.String())
+	}
+
 	p.signal(syscall.SIGUSR2)
 	p.waitLog("wedging", 5*time.Second)
 	time.Sleep(600 * time.Millisecond) // a check already under way may still ping

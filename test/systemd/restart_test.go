@@ -270,7 +270,7 @@ func TestRestartWithFDStore(t *testing.T) {
 	if code := p1.wait(15 * time.Second); code != 0 {
 		t.Fatalf("first daemon exit status %d", code)
 	}
-	p1.waitLog("handed heartbeats and connections to systemd", time.Second)
+	p1.waitLog("stored heartbeats and connections in systemd's fd store", time.Second)
 
 	stored := m.stored()
 	files := []*os.File{sock}

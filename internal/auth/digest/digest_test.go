@@ -398,3 +398,20 @@ func BenchmarkServerHandshake(b *testing.B) {
 		}
 	}
 }
+
+// The log shows a DIGEST client's name, not the base64 it is sent as.
+func TestIdentityName(t *testing.T) {
+	m := NewMechanism("secret")
+	tests := []struct{ user, want string }{
+		{"cGFjZW1ha2VyY3Rs", "pacemakerctl"},
+		{"d29yZGNvdW50LTEtMTcwMDAwMDAwMA==", "wordcount-1-1700000000"},
+		{"not base64!", "not base64!"},
+		{"AAEC", "AAEC"}, // decodes to control bytes: shown as sent
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := m.IdentityName(tt.user); got != tt.want {
+			t.Errorf("IdentityName(%q) = %q, want %q", tt.user, got, tt.want)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
 )
@@ -27,6 +29,23 @@ func (m *Mechanism) Name() string { return "DIGEST-MD5" }
 // MayRead implements auth.Mechanism: as in Storm, whoever knows the shared
 // secret may read.
 func (m *Mechanism) MayRead(string) (bool, string) { return true, "" }
+
+// IdentityName implements auth.IdentityNamer: Storm's clients send the
+// base64 of their name (a topology's, or "pacemakerctl") as the SASL
+// username; the log shows the name. A username that is not base64 of
+// printable UTF-8 is shown as it came.
+func (m *Mechanism) IdentityName(user string) string {
+	b, err := base64.StdEncoding.DecodeString(user)
+	if err != nil || len(b) == 0 || !utf8.Valid(b) {
+		return user
+	}
+	for _, r := range string(b) {
+		if !unicode.IsPrint(r) {
+			return user
+		}
+	}
+	return string(b)
+}
 
 // NewExchange implements auth.Mechanism.
 func (m *Mechanism) NewExchange(string) auth.Exchange { return &serverExchange{password: m.password} }
