@@ -145,28 +145,33 @@ func Build(results []Result, opts Options) *Report {
 		r.Servers = append(r.Servers, s)
 	}
 
-	// topology → worker → server → beat
-	merged := map[string]map[string]map[string]Beat{}
+	// Every topology and worker any readable server holds, merged by
+	// looking each one up in every scan (no per-worker maps: a store may
+	// hold a million workers).
+	scans := map[string]*ServerScan{} // by address
+	topoSet := map[string]struct{}{}
 	for _, res := range results {
-		if res.Err != nil {
-			continue
-		}
-		for topo, ws := range res.Scan.Beats {
-			if merged[topo] == nil {
-				merged[topo] = map[string]map[string]Beat{}
-			}
-			for w, b := range ws {
-				if merged[topo][w] == nil {
-					merged[topo][w] = map[string]Beat{}
-				}
-				merged[topo][w][res.Addr] = b
+		if res.Err == nil {
+			scans[res.Addr] = res.Scan
+			for topo := range res.Scan.Beats {
+				topoSet[topo] = struct{}{}
 			}
 		}
 	}
-	for _, topo := range sortedKeys(merged) {
+	for _, topo := range sortedKeys(topoSet) {
+		var names []string
+		for _, sc := range scans {
+			for name := range sc.Beats[topo] {
+				names = append(names, name)
+			}
+		}
+		slices.Sort(names)
 		t := Topology{ID: topo}
-		for _, name := range sortedKeys(merged[topo]) {
-			w := mergeWorker(topo, name, merged[topo][name], readable, now, opts.Stale)
+		for _, name := range slices.Compact(names) {
+			w := mergeWorker(topo, name, func(addr string) (Beat, bool) {
+				b, ok := scans[addr].Beats[topo][name]
+				return b, ok
+			}, readable, now, opts.Stale)
 			if w.Stale {
 				t.Stale++
 			}
@@ -191,13 +196,13 @@ func Build(results []Result, opts Options) *Report {
 }
 
 // mergeWorker picks the newest decodable copy, in the servers' order on
-// ties, as Nimbus does.
-func mergeWorker(topo, name string, copies map[string]Beat, readable []string, now time.Time, stale time.Duration) Worker {
+// ties, as Nimbus does; copyOn returns the copy a server holds.
+func mergeWorker(topo, name string, copyOn func(addr string) (Beat, bool), readable []string, now time.Time, stale time.Duration) Worker {
 	w := Worker{Name: name, Key: WorkerbeatsRoot + "/" + topo + "/" + name, On: []string{}, MissingOn: []string{}}
 	var newest *Beat
 	var lastErr error
 	for _, addr := range readable {
-		b, ok := copies[addr]
+		b, ok := copyOn(addr)
 		if !ok {
 			w.MissingOn = append(w.MissingOn, addr)
 			continue

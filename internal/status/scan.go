@@ -115,6 +115,7 @@ func Scan(ctx context.Context, c *client.Conn, lim Limits) (*ServerScan, error) 
 			decoding <- struct{}{}
 			beat.HB, beat.Err = stormhb.Decode(value)
 			<-decoding
+			beat.HB.StormID = "" // the key names the topology; a million copies add up
 		}
 		mu.Lock()
 		defer mu.Unlock()

@@ -106,25 +106,66 @@ func Unwrap(payload []byte) ([]byte, error) {
 		}
 		return out, nil
 	case Gzip:
-		zr, err := gzip.NewReader(bytes.NewReader(payload))
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
+		var out bytes.Buffer
+		if err := gunzip(&out, payload); err != nil {
+			return nil, err
 		}
-		out, err := io.ReadAll(io.LimitReader(zr, MaxDecompressed+1))
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		if len(out) > MaxDecompressed {
-			return nil, ErrTooLarge
-		}
-		return out, nil
+		return out.Bytes(), nil
 	}
 	return payload, nil
 }
 
+// gzipReaders and gunzipped are reused across Decode calls: a reader holds
+// a 32 KiB window, and a scan of a large store decodes a million heartbeats.
+var (
+	gzipReaders sync.Pool // *gzip.Reader
+	gunzipped   sync.Pool // *bytes.Buffer
+)
+
+// gunzip appends payload's gzip content to out, at most MaxDecompressed.
+func gunzip(out *bytes.Buffer, payload []byte) error {
+	zr, _ := gzipReaders.Get().(*gzip.Reader)
+	var err error
+	if zr == nil {
+		zr, err = gzip.NewReader(bytes.NewReader(payload))
+	} else {
+		err = zr.Reset(bytes.NewReader(payload))
+	}
+	if err != nil {
+		return fmt.Errorf("gzip: %w", err)
+	}
+	defer gzipReaders.Put(zr)
+	if _, err := out.ReadFrom(io.LimitReader(zr, MaxDecompressed+1)); err != nil {
+		return fmt.Errorf("gzip: %w", err)
+	}
+	if out.Len() > MaxDecompressed {
+		return ErrTooLarge
+	}
+	return nil
+}
+
 // Decode reads a heartbeat as Storm stored it (any compression).
 func Decode(payload []byte) (Heartbeat, error) {
-	raw, err := Unwrap(payload)
+	var raw []byte
+	var err error
+	if Sniff(payload) == Gzip {
+		// The Thrift bytes are not kept (DecodeThrift copies what it
+		// returns), so they go into a reused buffer.
+		buf, _ := gunzipped.Get().(*bytes.Buffer)
+		if buf == nil {
+			buf = new(bytes.Buffer)
+		}
+		buf.Reset()
+		defer func() {
+			if buf.Cap() <= 1<<20 { // not a rare giant
+				gunzipped.Put(buf)
+			}
+		}()
+		err = gunzip(buf, payload)
+		raw = buf.Bytes()
+	} else {
+		raw, err = Unwrap(payload)
+	}
 	if err != nil {
 		return Heartbeat{}, fmt.Errorf("decode heartbeat: %w", err)
 	}
