@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,49 +47,60 @@ func num(n int64) cell                { return cell{text: strconv.FormatInt(n, 1
 func colored(text, color string) cell { return cell{text: text, color: color} }
 
 // table pads by the text's width, then colours, so that escape codes never
-// upset the alignment.
+// upset the alignment. Its first row is the header.
 type table struct {
-	rows  [][]cell
-	color bool
+	rows   [][]cell
+	widths []int
+	color  bool
 }
 
-func (t *table) add(cells ...cell) { t.rows = append(t.rows, cells) }
+func (t *table) add(cells ...cell) {
+	t.widen(cells)
+	t.rows = append(t.rows, cells)
+}
+
+// widen makes room for cells without keeping them (a streamed table: see
+// workerTable).
+func (t *table) widen(cells []cell) {
+	for i, cl := range cells {
+		if i >= len(t.widths) {
+			t.widths = append(t.widths, 0)
+		}
+		t.widths[i] = max(t.widths[i], len([]rune(cl.text)))
+	}
+}
 
 func (t *table) write(w io.Writer) {
-	var widths []int
-	for _, row := range t.rows {
-		for i, cl := range row {
-			if i >= len(widths) {
-				widths = append(widths, 0)
-			}
-			widths[i] = max(widths[i], len([]rune(cl.text)))
-		}
-	}
 	for ri, row := range t.rows {
-		var b strings.Builder
-		for i, cl := range row {
-			pad := strings.Repeat(" ", widths[i]-len([]rune(cl.text)))
-			text := cl.text
-			if t.color && cl.color != "" {
-				text = cl.color + text + reset
-			} else if t.color && ri == 0 {
-				text = bold + text + reset
-			}
-			if i > 0 {
-				b.WriteString("  ")
-			}
-			if cl.right {
-				b.WriteString(pad + text)
-			} else {
-				b.WriteString(text + pad)
-			}
-		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		t.writeRow(w, row, ri == 0)
 	}
+}
+
+func (t *table) writeRow(w io.Writer, row []cell, header bool) {
+	var b strings.Builder
+	for i, cl := range row {
+		pad := strings.Repeat(" ", t.widths[i]-len([]rune(cl.text)))
+		text := cl.text
+		if t.color && cl.color != "" {
+			text = cl.color + text + reset
+		} else if t.color && header {
+			text = bold + text + reset
+		}
+		if i > 0 {
+			b.WriteString("  ")
+		}
+		if cl.right {
+			b.WriteString(pad + text)
+		} else {
+			b.WriteString(text + pad)
+		}
+	}
+	fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 }
 
 // WriteTable writes the report for a human.
-func (r *Report) WriteTable(w io.Writer, o TableOptions) error {
+func (r *Report) WriteTable(out io.Writer, o TableOptions) error {
+	w := bufio.NewWriter(out) // a million stale workers are a million lines
 	paint := func(text, color string) string {
 		if o.Color {
 			return color + text + reset
@@ -172,46 +184,59 @@ func (r *Report) WriteTable(w io.Writer, o TableOptions) error {
 	default:
 		line = paint(line, green)
 	}
-	_, err := fmt.Fprintln(w, line)
-	return err
+	fmt.Fprintln(w, line)
+	return w.Flush()
 }
 
+// workerTable lists the workers keep selects. It may be a million rows, so
+// they are made twice (to size the columns, then to print) instead of kept.
 func (r *Report) workerTable(w io.Writer, o TableOptions, keep func(Worker) bool) {
 	t := &table{color: o.Color}
-	t.add(txt("TOPOLOGY"), txt("WORKER"), txt("AGE"), txt("LAST HEARTBEAT"), txt("UPTIME"), txt("EXECUTORS"), txt("BYTES"), txt("ON"), txt("MISSING ON"))
-	var notes []string
-	for _, topo := range r.Topologies {
-		for _, wk := range topo.Workers {
-			if !keep(wk) {
-				continue
+	header := []cell{txt("TOPOLOGY"), txt("WORKER"), txt("AGE"), txt("LAST HEARTBEAT"), txt("UPTIME"), txt("EXECUTORS"), txt("BYTES"), txt("ON"), txt("MISSING ON")}
+	t.widen(header)
+	each := func(row func(topo string, wk Worker, cells []cell)) {
+		for _, topo := range r.Topologies {
+			for _, wk := range topo.Workers {
+				if keep(wk) {
+					row(topo.ID, wk, workerRow(topo.ID, wk))
+				}
 			}
-			missing := strings.Join(wk.MissingOn, ",")
-			if missing == "" {
-				missing = "-"
-			}
-			on := txt(strings.Join(wk.On, ","))
-			if wk.NewestOn == "" {
-				// No copy decodes: nothing to show but where it is.
-				t.add(txt(topo.ID), txt(wk.Name), cell{text: "?", color: red, right: true}, colored("undecodable (see below)", red),
-					right("-"), right("-"), right("-"), on, txt(missing))
-				notes = append(notes, fmt.Sprintf("  %s/%s: %s", topo.ID, wk.Name, wk.Error))
-				continue
-			}
-			ageCell := right(age(wk.AgeSecs))
-			if wk.Stale {
-				ageCell.color = red
-			}
-			t.add(txt(topo.ID), txt(wk.Name), ageCell, txt(time.Unix(wk.TimeSecs, 0).UTC().Format("2006-01-02 15:04:05")),
-				right(age(int64(wk.UptimeSecs))), num(int64(wk.Executors)), right(bytesText(int64(wk.Bytes))), on, txt(missing))
 		}
 	}
-	t.write(w)
+	each(func(_ string, _ Worker, cells []cell) { t.widen(cells) })
+	t.writeRow(w, header, true)
+	var notes []string
+	each(func(topo string, wk Worker, cells []cell) {
+		t.writeRow(w, cells, false)
+		if wk.NewestOn == "" {
+			notes = append(notes, fmt.Sprintf("  %s/%s: %s", topo, wk.Name, wk.Error))
+		}
+	})
 	if len(notes) > 0 {
 		fmt.Fprintln(w, "Undecodable heartbeats:")
 		for _, n := range notes {
 			fmt.Fprintln(w, n)
 		}
 	}
+}
+
+func workerRow(topo string, wk Worker) []cell {
+	missing := strings.Join(wk.MissingOn, ",")
+	if missing == "" {
+		missing = "-"
+	}
+	on := txt(strings.Join(wk.On, ","))
+	if wk.NewestOn == "" {
+		// No copy decodes: nothing to show but where it is.
+		return []cell{txt(topo), txt(wk.Name), {text: "?", color: red, right: true}, colored("undecodable (see below)", red),
+			right("-"), right("-"), right("-"), on, txt(missing)}
+	}
+	ageCell := right(age(wk.AgeSecs))
+	if wk.Stale {
+		ageCell.color = red
+	}
+	return []cell{txt(topo), txt(wk.Name), ageCell, txt(time.Unix(wk.TimeSecs, 0).UTC().Format("2006-01-02 15:04:05")),
+		right(age(int64(wk.UptimeSecs))), num(int64(wk.Executors)), right(bytesText(int64(wk.Bytes))), on, txt(missing)}
 }
 
 // ageRange is the youngest and oldest newest-heartbeat age among workers

@@ -112,7 +112,9 @@ func indexOf(list []string, s string) int {
 	return len(list)
 }
 
-// Build merges per-server results into a report.
+// Build merges per-server results into a report. It consumes the scans:
+// their Beats are emptied as they are merged, so that a large store is not
+// held twice.
 func Build(results []Result, opts Options) *Report {
 	now := opts.Now
 	if now.IsZero() {
@@ -181,6 +183,9 @@ func Build(results []Result, opts Options) *Report {
 			t.Workers = append(t.Workers, w)
 		}
 		r.Topologies = append(r.Topologies, t)
+		for _, sc := range scans {
+			delete(sc.Beats, topo) // merged: let it go before the next one grows the report
+		}
 		r.Summary.Workers += len(t.Workers)
 		r.Summary.Stale += t.Stale
 		r.Summary.PartialOnly += t.Partial
@@ -198,7 +203,7 @@ func Build(results []Result, opts Options) *Report {
 // mergeWorker picks the newest decodable copy, in the servers' order on
 // ties, as Nimbus does; copyOn returns the copy a server holds.
 func mergeWorker(topo, name string, copyOn func(addr string) (Beat, bool), readable []string, now time.Time, stale time.Duration) Worker {
-	w := Worker{Name: name, Key: WorkerbeatsRoot + "/" + topo + "/" + name, On: []string{}, MissingOn: []string{}}
+	w := Worker{Name: name, On: []string{}, MissingOn: []string{}}
 	var newest *Beat
 	var lastErr error
 	for _, addr := range readable {
@@ -208,6 +213,9 @@ func mergeWorker(topo, name string, copyOn func(addr string) (Beat, bool), reada
 			continue
 		}
 		w.On = append(w.On, addr)
+		if w.Key == "" {
+			w.Key = b.Key
+		}
 		if b.Err != nil {
 			lastErr = b.Err
 			continue
@@ -215,6 +223,9 @@ func mergeWorker(topo, name string, copyOn func(addr string) (Beat, bool), reada
 		if newest == nil || b.HB.TimeSecs > newest.HB.TimeSecs {
 			newest, w.NewestOn = &b, addr
 		}
+	}
+	if w.Key == "" {
+		w.Key = WorkerbeatsRoot + "/" + topo + "/" + name
 	}
 	if newest == nil {
 		w.Stale = true

@@ -86,6 +86,7 @@ func (e *LimitError) Error() string {
 
 // Beat is one stored worker heartbeat, decoded.
 type Beat struct {
+	Key  string // the stored key (the report's Worker.Key shares it)
 	Size int
 	HB   stormhb.Heartbeat
 	Err  error // the payload did not decode
@@ -111,7 +112,7 @@ func Scan(ctx context.Context, c *client.Conn, lim Limits) (*ServerScan, error) 
 		var beat Beat
 		topo, worker, isBeat := splitWorkerKey(key)
 		if isBeat {
-			beat.Size = len(value)
+			beat.Key, beat.Size = key, len(value)
 			decoding <- struct{}{}
 			beat.HB, beat.Err = stormhb.Decode(value)
 			<-decoding
