@@ -60,8 +60,15 @@ func kerberosClient(g *Global, jf *jaas.File) (auth.ClientMechanism, error) {
 		return nil, fmt.Errorf("%s: section %s (line %d) sets neither useKeyTab=true nor useTicketCache=true; e.g.:\n%s",
 			jf.Path, jaasClientSection, sec.Line, clientSectionExample)
 	}
-	return nil, fmt.Errorf("%s: section %s: %w", jf.Path, jaasClientSection, errors.Join(errs...))
+	return nil, &LoginError{fmt.Errorf("%s: section %s: %w", jf.Path, jaasClientSection, errors.Join(errs...))}
 }
+
+// LoginError is a Kerberos login that failed past the JAAS file: the
+// keytab or cache, or the KDC's answer.
+type LoginError struct{ Err error }
+
+func (e *LoginError) Error() string { return e.Err.Error() }
+func (e *LoginError) Unwrap() error { return e.Err }
 
 const clientSectionExample = `    PacemakerClient {
         com.sun.security.auth.module.Krb5LoginModule required

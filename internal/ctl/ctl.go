@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"slices"
@@ -278,6 +279,17 @@ func (e *Env) fail(err error) int {
 	fmt.Fprintf(e.Stderr, "pacemakerctl: %v\n", err)
 	e.authHint(err)
 	return ExitFailure
+}
+
+// credentialErr is for an error building the client's credentials: bad
+// local input (exit 2), unless a Kerberos login reached the KDC and was
+// refused (exit 3).
+func (e *Env) credentialErr(err error) int {
+	var le *LoginError
+	if errors.As(err, &le) && !errors.Is(err, fs.ErrNotExist) {
+		return e.fail(err)
+	}
+	return e.localErr(err)
 }
 
 // localErr prints err (bad local input) and returns ExitUsage.

@@ -31,7 +31,7 @@ func noFlags(run runFunc) func(*flag.FlagSet) runFunc {
 func withPool(env *Env, fn func(p *client.Pool) int) int {
 	p, err := env.Pool()
 	if err != nil {
-		return env.localErr(err)
+		return env.credentialErr(err)
 	}
 	defer p.Close()
 	return fn(p)

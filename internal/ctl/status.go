@@ -56,7 +56,7 @@ func statusCommand(fs *flag.FlagSet) runFunc {
 func runStatus(ctx context.Context, env *Env, maxTime time.Duration, opts status.Options, table status.TableOptions, asJSON bool) int {
 	p, err := env.Pool()
 	if err != nil {
-		return env.localErr(err)
+		return env.credentialErr(err)
 	}
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(ctx, maxTime)

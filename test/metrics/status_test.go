@@ -175,12 +175,16 @@ func TestStatusAgainstTwoDaemons(t *testing.T) {
 			t.Errorf("healthy table (not a terminal: no colour):\n%s", out)
 		}
 
-		// A server that is down makes the exit status 3, and is named.
+		// One server of three down makes the exit status 4 (partial), and
+		// it is named; all down makes it 3.
 		down := daemon.FreePort(t, "127.0.0.1")
 		downAddr := "127.0.0.1:" + strconv.Itoa(down)
-		out, _, code = ctl(t, "--servers", servers+","+downAddr, "status", "--stale", "100000h", "--json")
-		if code != 3 {
-			t.Fatalf("status with a server down: exit %d, want 3\n%s", code, out)
+		out, errOut, code = ctl(t, "--servers", servers+","+downAddr, "status", "--stale", "100000h", "--json")
+		if code != 4 || !strings.Contains(errOut, "server "+downAddr+" failed") {
+			t.Fatalf("status with a server down: exit %d, want 4\n%s%s", code, out, errOut)
+		}
+		if _, _, code := ctl(t, "--servers", downAddr, "status"); code != 3 {
+			t.Errorf("status with every server down: exit %d, want 3", code)
 		}
 		r = status.Report{}
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
