@@ -24,9 +24,6 @@ const hostileRSSBound = 512 << 20
 // that would drive an unbounded walk out of memory: it stops with the
 // limit named, exit 3, and its peak RSS stays bounded.
 func TestStatusAgainstHostileServers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds pacemakerctl and lists 2 M names (-short)")
-	}
 	ctl := filepath.Join(daemon.Build(t), "pacemakerctl")
 	// The most names one frame can carry: 2 M one-byte names fill Storm's
 	// 10 MiB frame maximum.
