@@ -2,11 +2,7 @@
 
 package daemon
 
-import (
-	"flag"
-	"os"
-	"syscall"
-)
+import "flag"
 
 // Test hooks, compiled only with `-tags pacemaker_testhooks` (the
 // black-box tests build the daemon so: internal/testutil/daemon); the
@@ -22,20 +18,10 @@ func addTestHookFlags(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.testWedge, "test-wedge-on-sigusr2", false, "")
 }
 
-// testHookSignals are the signals the hooks act on.
-func (d *daemon) testHookSignals() []os.Signal {
+// testHookSIGUSR2 wedges the daemon when --test-wedge-on-sigusr2 is set.
+func (d *daemon) testHookSIGUSR2() {
 	if d.opts.testWedge {
-		return []os.Signal{syscall.SIGUSR2}
+		d.log.Warn("test switch: wedging the accept loop and request path on purpose")
+		d.srv.Wedge()
 	}
-	return nil
-}
-
-// testHookSignal acts on sig; false when it is not a hook's.
-func (d *daemon) testHookSignal(sig os.Signal) bool {
-	if sig != syscall.SIGUSR2 || !d.opts.testWedge {
-		return false
-	}
-	d.log.Warn("test switch: wedging the accept loop and request path on purpose")
-	d.srv.Wedge()
-	return true
 }

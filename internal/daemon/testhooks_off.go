@@ -2,10 +2,7 @@
 
 package daemon
 
-import (
-	"flag"
-	"os"
-)
+import "flag"
 
 // TestHooks reports whether this build has the test hooks (testhooks.go);
 // a shipped daemon has none.
@@ -13,6 +10,4 @@ const TestHooks = false
 
 func addTestHookFlags(*flag.FlagSet, *options) {}
 
-func (d *daemon) testHookSignals() []os.Signal { return nil }
-
-func (d *daemon) testHookSignal(os.Signal) bool { return false }
+func (d *daemon) testHookSIGUSR2() {}
