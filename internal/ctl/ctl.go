@@ -119,9 +119,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cfs := cliflag.New("pacemakerctl " + name)
 	run := cmd.setup(cfs)
-	ownFlags := cliflag.Synopsis(cfs)
 	g.AddFlags(cfs)
-	help := func(w io.Writer) { commandUsage(w, name, cmd, cfs, ownFlags) }
+	help := func(w io.Writer) { commandUsage(w, name, cmd) }
 	if err := cliflag.Parse(cfs, fs.Args()[1:], stdout, help); err != nil {
 		return parseExit(err, stderr, "pacemakerctl "+name)
 	}
@@ -171,12 +170,14 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "\n`pacemakerctl COMMAND --help` describes one command.\n\n%s", exitHelp)
 }
 
-func commandUsage(w io.Writer, name string, c command, fs *flag.FlagSet, own string) {
+// commandUsage is one command's help: its own flags, then a pointer to
+// the shared ones.
+func commandUsage(w io.Writer, name string, c command) {
 	fmt.Fprintf(w, "Usage: pacemakerctl [flags] %s\n\n%s\n", cliflag.Wrap(synopsis(name, c), 96, "    "), cliflag.Wrap(c.help, 96, ""))
-	if own != "" {
+	own := cliflag.New(name)
+	c.setup(own)
+	if cliflag.Synopsis(own) != "" {
 		fmt.Fprintf(w, "\nFlags:\n")
-		own := cliflag.New(name)
-		c.setup(own)
 		cliflag.PrintFlags(w, own)
 	}
 	fmt.Fprintf(w, "\nShared flags (see pacemakerctl --help): --servers --auth --jaas --storm-config --timeout\n\n%s", exitHelp)
