@@ -40,15 +40,24 @@ func (d *daemon) shutdown(ctx context.Context) error {
 	if !d.sd.fdStore {
 		return d.srv.Shutdown(ctx)
 	}
+	kind := stopKind()
+	if kind == "stop" {
+		// No next process: systemd would drop what we stored. Answer what
+		// arrived and close, as without an fd store.
+		d.log.Info("stopping, not restarting (systemd stop job): answering what arrived, then closing; the heartbeats are not kept",
+			"keys", d.store.Keys(), "connections", d.srv.OpenConns())
+		return d.srv.Shutdown(ctx)
+	}
 	handed, err := d.srv.Handoff(ctx)
-	d.handOver(handed)
+	d.handOver(handed, kind)
 	return err
 }
 
 // handOver stores the heartbeats and the handed connections in systemd's
 // fd store. Whatever fails, the process's own copies are closed on return;
-// connections that did not make it into the store see a close.
-func (d *daemon) handOver(handed []server.HandoffConn) {
+// connections that did not make it into the store see a close. kind is
+// systemd's job (stopKind): "" when it could not be told.
+func (d *daemon) handOver(handed []server.HandoffConn, kind string) {
 	files := make([]*os.File, len(handed))
 	for i, hc := range handed {
 		files[i] = hc.File
@@ -89,11 +98,14 @@ func (d *daemon) handOver(handed []server.HandoffConn) {
 	if err := sdnotify.Barrier(barrierTimeout); err != nil {
 		d.log.Warn("systemd did not confirm the hand-over", "err", err)
 	}
-	// Whether a next process follows is systemd's to know, not ours: a
-	// SIGTERM looks the same for `systemctl restart` and `systemctl stop`,
-	// and only systemd's job queue (D-Bus, which the sandbox and minimal
-	// hosts lack) tells them apart. A restart passes the store on (the next
-	// process logs "resumed from the previous process"); a stop discards it.
+	if kind != "" {
+		d.log.Info("handed heartbeats and connections to systemd for the next process", "job", kind,
+			"keys", d.store.Keys(), "bytes", d.store.Bytes(), "connections", len(handed))
+		return
+	}
+	// systemd's job could not be asked (no system bus): a SIGTERM looks the
+	// same for a restart and a stop, so say what happens in each case; the
+	// next process, if any, logs "resumed from the previous process".
 	d.log.Info("stored heartbeats and connections in systemd's fd store: a restart hands them to the next process, a stop discards them",
 		"keys", d.store.Keys(), "bytes", d.store.Bytes(), "connections", len(handed))
 }

@@ -116,6 +116,10 @@ func TestDebOnBootedSystemd(t *testing.T) {
 			if got := ctl(t, m, "", "get", "/booted/k"); got != "v1" {
 				t.Errorf("after restart, get /booted/k = %q, want v1", got)
 			}
+			// The stopping process asked systemd (D-Bus) and knew it was a restart.
+			if out := m.MustRun(t, "journalctl", "-q", "-o", "cat", "-u", "pacemaker.service"); !strings.Contains(out, "for the next process\" job=restart") {
+				t.Errorf("the journal does not say the hand-over was for a restart:\n%s", out)
+			}
 		}
 	})
 
@@ -177,6 +181,10 @@ func TestDebOnBootedSystemd(t *testing.T) {
 		}
 		if accepts(m) {
 			t.Error("port 6699 still accepts connections after remove")
+		}
+		// A stop, not a restart: said so, and nothing handed to no one.
+		if out := m.MustRun(t, "journalctl", "-q", "-o", "cat", "-u", "pacemaker.service"); !strings.Contains(out, "stopping, not restarting (systemd stop job)") {
+			t.Errorf("the journal does not say the remove stopped the daemon for good:\n%s", out)
 		}
 	})
 
