@@ -74,7 +74,7 @@ func (l Limits) withDefaults() Limits {
 
 // LimitError says which limit stopped a walk, and where.
 type LimitError struct {
-	Limit string // "depth", "names" or "name bytes"
+	Limit string // "levels of depth", "names" or "bytes of key paths"
 	Max   int64
 	Flag  string // the pacemakerctl status flag that raises it
 	Path  string // the directory being listed when it was reached
