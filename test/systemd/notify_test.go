@@ -169,6 +169,21 @@ func TestWatchdog(t *testing.T) {
 	}
 }
 
+// TestWatchdogFirstPing: the first self-check waits for the listener, not
+// for a whole period, so with WatchdogSec=60s (checks every 30 s) the first
+// ping follows READY=1 long before 30 s, and no false "health check failed"
+// is logged.
+func TestWatchdogFirstPing(t *testing.T) {
+	t.Parallel()
+	m := newManager(t)
+	p, _, _ := activate(t, m, procOptions{env: []string{"WATCHDOG_USEC=60000000"}})
+	m.expect("READY=1", 15*time.Second, func(msg notifyMsg) bool { return msg.has("READY", "1") })
+	m.expect("WATCHDOG=1 before the first period", 20*time.Second, func(msg notifyMsg) bool { return msg.has("WATCHDOG", "1") })
+	if strings.Contains(p.log.String(), "health check failed") {
+		t.Errorf("health check failed at start:\n%s", p.log.String())
+	}
+}
+
 func drain(m *manager) {
 	for {
 		select {
