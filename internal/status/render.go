@@ -19,11 +19,58 @@ type TableOptions struct {
 	All bool
 }
 
-// WriteJSON writes the report as indented JSON.
-func (r *Report) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+// WriteJSON writes the report as indented JSON, the bytes
+// json.MarshalIndent(r, "", "  ") gives, but one topology at a time: a
+// million workers are half a gigabyte of JSON, which must not be held.
+func (r *Report) WriteJSON(out io.Writer) error {
+	w := bufio.NewWriter(out)
+	field := func(name string, v any, last bool) error {
+		b, err := json.MarshalIndent(v, "  ", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %q: %s", name, b)
+		if !last {
+			w.WriteString(",")
+		}
+		w.WriteString("\n")
+		return nil
+	}
+	w.WriteString("{\n")
+	if err := field("now", r.Now, false); err != nil {
+		return err
+	}
+	if err := field("stale_after_secs", r.StaleSecs, false); err != nil {
+		return err
+	}
+	if err := field("servers", r.Servers, false); err != nil {
+		return err
+	}
+	if len(r.Topologies) == 0 {
+		if err := field("topologies", r.Topologies, false); err != nil {
+			return err
+		}
+	} else {
+		w.WriteString("  \"topologies\": [\n")
+		for i, t := range r.Topologies {
+			b, err := json.MarshalIndent(t, "    ", "  ")
+			if err != nil {
+				return err
+			}
+			w.WriteString("    ")
+			w.Write(b)
+			if i < len(r.Topologies)-1 {
+				w.WriteString(",")
+			}
+			w.WriteString("\n")
+		}
+		w.WriteString("  ],\n")
+	}
+	if err := field("summary", r.Summary, true); err != nil {
+		return err
+	}
+	w.WriteString("}\n")
+	return w.Flush()
 }
 
 // ANSI colours.

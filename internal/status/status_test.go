@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -288,6 +289,32 @@ func TestTableColoursOnlyWhenAsked(t *testing.T) {
 	for _, line := range strings.Split(plain.String(), "\n") {
 		if strings.HasSuffix(line, " ") {
 			t.Errorf("trailing space: %q", line)
+		}
+	}
+}
+
+// WriteJSON streams the bytes json.MarshalIndent gives for the whole report.
+func TestWriteJSONIsMarshalIndent(t *testing.T) {
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	beats := map[string]map[string]Beat{
+		"t1": {"w1": {HB: stormhb.Heartbeat{TimeSecs: now.Unix() - 5}}, "w2": {Err: errors.New("bad")}},
+		"t2": {"w3": {HB: stormhb.Heartbeat{TimeSecs: now.Unix() - 50}}},
+	}
+	for _, results := range [][]Result{
+		{{Addr: "a", Scan: &ServerScan{Addr: "a", Beats: beats}}, {Addr: "b", Err: errors.New("down")}},
+		{{Addr: "a", Scan: &ServerScan{Addr: "a", Beats: map[string]map[string]Beat{}}}},
+	} {
+		r := Build(results, Options{Stale: 30 * time.Second, Now: now})
+		want, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got strings.Builder
+		if err := r.WriteJSON(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != string(want)+"\n" {
+			t.Errorf("WriteJSON:\n%s\nwant:\n%s", got.String(), want)
 		}
 	}
 }
