@@ -7,6 +7,7 @@ package benchcmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -107,7 +108,7 @@ func parseFlags(g *ctl.Global, args []string, stdout, stderr io.Writer) (*benchF
 		fmt.Fprintf(w, "\nExit status: 0 done; 2 usage error or bad local input; 3 the run failed.\n")
 	}
 	if err := cliflag.Parse(fs, args, stdout, help); err != nil {
-		if err == cliflag.ErrHelp {
+		if errors.Is(err, cliflag.ErrHelp) {
 			return nil, exitOK
 		}
 		fmt.Fprintf(stderr, "pacemaker-bench: %v (try --help)\n", err)
