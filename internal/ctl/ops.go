@@ -55,8 +55,12 @@ func runSend(ctx context.Context, env *Env, args []string) int {
 	// so here rather than report the reset.
 	msg := &wire.Message{Type: wire.SendPulse, Field: wire.FieldPulse, Pulse: wire.Pulse{ID: args[0], Details: data}}
 	if n := len(wire.AppendMessage(nil, msg)); n > env.Global.MaxFrame {
-		return env.localErr(fmt.Errorf("heartbeat too large: a %d-byte frame is over the %d-byte maximum of pacemaker.thrift.message.size.max (Storm's default; a --storm-config that sets it raises it)",
-			n, env.Global.MaxFrame))
+		size := fmt.Sprintf("a %d-byte frame", n)
+		if len(data) > env.Global.MaxFrame {
+			size = fmt.Sprintf("more than %d bytes", env.Global.MaxFrame) // not read further
+		}
+		return env.localErr(fmt.Errorf("heartbeat too large: %s is over the %d-byte maximum of pacemaker.thrift.message.size.max (Storm's default; a --storm-config that sets it raises it)",
+			size, env.Global.MaxFrame))
 	}
 	return withPool(env, func(p *client.Pool) int {
 		if err := p.SendPulse(ctx, args[0], data); err != nil {
