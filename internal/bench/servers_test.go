@@ -174,12 +174,17 @@ func TestPacemakerLoadAndStorm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The search's shape, not its outcome: on a loaded machine a trial
+		// at 4 supervisors may miss its rate, and the search then bisects.
 		m := r.Max
-		if len(m.Trials) != 2 || m.Trials[0].Supervisors != 2 || m.Trials[1].Supervisors != 4 {
+		if len(m.Trials) < 2 || m.Trials[0].Supervisors != 2 || m.Trials[1].Supervisors != 4 {
 			t.Fatalf("trials: %+v", m.Trials)
 		}
-		if m.MaxSupervisors != 4 || !strings.Contains(m.LimitedBy, "search limit") {
-			t.Fatalf("max: %+v", m)
+		switch {
+		case m.Trials[1].OK && (m.MaxSupervisors != 4 || !strings.Contains(m.LimitedBy, "search limit")):
+			t.Fatalf("4 supervisors passed, but max: %+v", m)
+		case !m.Trials[1].OK && (m.MaxSupervisors < 2 || m.MaxSupervisors > 3 || !strings.Contains(m.LimitedBy, "failed")):
+			t.Fatalf("4 supervisors failed (%s), but max: %+v", m.Trials[1].Why, m)
 		}
 	})
 }
