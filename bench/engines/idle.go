@@ -29,10 +29,16 @@ func idle(args []string) int {
 	pid := fs.Int("pid", 0, "server pid, for its RSS")
 	settle := fs.Duration("settle", 5*time.Second, "wait before reading RSS")
 	hold := fs.Duration("hold", 0, "keep the connections open this long after the report")
+	resp := fs.Bool("redis", false, "speak RESP (SET) to a redis-server instead")
 	_ = fs.Parse(args)
 
 	req := wire.AppendFrame(nil, &wire.Message{Type: wire.SendPulse, Field: wire.FieldPulse,
 		Pulse: wire.Pulse{ID: "/bench/idle", Details: bytes.Repeat([]byte{7}, *value)}, ID: 1, HasID: true})
+	request := request
+	if *resp {
+		req = fmt.Appendf(nil, "*3\r\n$3\r\nSET\r\n$11\r\n/bench/idle\r\n$%d\r\n%s\r\n", *value, bytes.Repeat([]byte{7}, *value))
+		request = requestRESP
+	}
 	// One request first, so the key exists before the baseline.
 	if nc, err := net.Dial("tcp", *addr); err == nil {
 		_ = request(nc, req)
@@ -98,6 +104,23 @@ func request(nc net.Conn, req []byte) error {
 	_, err := io.CopyN(io.Discard, nc, int64(binary.BigEndian.Uint32(hdr[:])))
 	_ = nc.SetDeadline(time.Time{})
 	return err
+}
+
+// requestRESP sends req and reads redis's "+OK\r\n".
+func requestRESP(nc net.Conn, req []byte) error {
+	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := nc.Write(req); err != nil {
+		return err
+	}
+	var ok [5]byte
+	if _, err := io.ReadFull(nc, ok[:]); err != nil {
+		return err
+	}
+	if string(ok[:]) != "+OK\r\n" {
+		return fmt.Errorf("redis answered %q", ok[:])
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nil
 }
 
 func rssKiB(pid int) int64 {

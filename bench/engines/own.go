@@ -17,7 +17,7 @@ func (h ownHandler) OnData(c *engine.Conn, in []byte) (int, error) {
 	return n, err
 }
 
-func (h ownHandler) OnWritten(*engine.Conn)       {}
+func (h ownHandler) OnWritten(*engine.Conn)      {}
 func (h ownHandler) OnClose(*engine.Conn, error) {}
 
 func serveOwn(addr string, loops int, st *store.Store) (func(), error) {
