@@ -69,6 +69,7 @@ type Engine struct {
 	frameTO   atomic.Int64
 	writeTO   atomic.Int64
 	pending   atomic.Int64 // bytes of answers held by connections, not yet written
+	kept      atomic.Int64 // bytes of input kept unconsumed
 	conns     atomic.Int64
 	draining  atomic.Bool
 	closed    atomic.Bool
@@ -120,6 +121,11 @@ func (e *Engine) SetWriteTimeout(d time.Duration) { e.writeTO.Store(int64(d)) }
 // PendingBytes returns the bytes of answers held by connections because
 // their sockets did not take them yet.
 func (e *Engine) PendingBytes() int64 { return e.pending.Load() }
+
+// KeptBytes returns the bytes of input kept unconsumed (incomplete frames,
+// and what paused connections left): at most ReadBufferSize a connection,
+// but a budget against slow senders must count them.
+func (e *Engine) KeptBytes() int64 { return e.kept.Load() }
 
 // Conns returns the number of open connections.
 func (e *Engine) Conns() int { return int(e.conns.Load()) }

@@ -208,7 +208,16 @@ func TestIdleConnHoldsNoBuffers(t *testing.T) {
 	h := newEcho(t)
 	e, addr := start(t, h, Config{})
 	nc := dial(t, addr)
-	_, _ = nc.Write(frame("hello"))
+	req := frame("hello")
+	_, _ = nc.Write(req[:5])
+	deadline := time.Now().Add(10 * time.Second)
+	for e.KeptBytes() != 5 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if k := e.KeptBytes(); k != 5 {
+		t.Errorf("kept %d bytes of a started frame, want 5", k)
+	}
+	_, _ = nc.Write(req[5:])
 	if got := readFrame(t, nc); got != "hello" {
 		t.Fatalf("got %q", got)
 	}
@@ -219,8 +228,8 @@ func TestIdleConnHoldsNoBuffers(t *testing.T) {
 	if err := c.l.call(func() error { keep, out = cap(c.keep), cap(c.out); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if keep != 0 || out != 0 || e.PendingBytes() != 0 {
-		t.Errorf("idle conn holds keep %d, out %d bytes, engine pending %d; want none", keep, out, e.PendingBytes())
+	if keep != 0 || out != 0 || e.PendingBytes() != 0 || e.KeptBytes() != 0 {
+		t.Errorf("idle conn holds keep %d, out %d bytes, engine pending %d, kept %d; want none", keep, out, e.PendingBytes(), e.KeptBytes())
 	}
 }
 

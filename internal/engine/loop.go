@@ -236,6 +236,7 @@ func (l *loop) open(fd int, pending []byte, ctx any) error {
 	if len(pending) > 0 {
 		c.keep = pending
 		c.fresh = true
+		l.e.kept.Add(int64(len(pending)))
 	}
 	if len(pending) > 0 || l.draining {
 		l.queueAgain(c)
@@ -445,6 +446,7 @@ func (l *loop) close(c *Conn, err error) {
 	if l.conn(c.fd) == c {
 		l.conns[c.fd] = nil
 	}
+	l.e.kept.Add(-int64(len(c.keep)))
 	l.putKeep(c.keep)
 	c.keep = nil
 	l.e.pending.Add(-int64(len(c.out)))
@@ -596,6 +598,7 @@ const keepFreeMax = 64
 // keepBytes makes rest c's kept input, in a buffer of a size class (reused
 // while it fits); none when rest is empty.
 func (l *loop) keepBytes(c *Conn, rest []byte) {
+	l.e.kept.Add(int64(len(rest) - len(c.keep)))
 	if len(rest) == 0 {
 		l.putKeep(c.keep)
 		c.keep = nil
