@@ -68,6 +68,23 @@ PY
   done
 done
 
+# Medians over the rounds, and each round's ratio to redis (same round).
+python3 - "$OUT/rounds.txt" <<'PY' | tee "$OUT/summary.txt"
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]).read().splitlines()[1:]]
+per = {}
+for r, t, ws, cpu_s, *_ in rows:
+    per.setdefault(t, {})[r] = float(cpu_s)
+print("target median-per-CPU-s min max median-ratio-to-redis(per round)")
+for t, by in per.items():
+    v = list(by.values())
+    ratio = ""
+    if "redis" in per and t != "redis":
+        rr = [by[r] / per["redis"][r] for r in by if r in per["redis"]]
+        ratio = "%.2f (%s)" % (statistics.median(rr), " ".join("%.2f" % x for x in rr))
+    print(t, round(statistics.median(v)), round(min(v)), round(max(v)), ratio)
+PY
+
 if command -v perf >/dev/null && [ "${SYSCALLS:-1}" = 1 ]; then
   events=syscalls:sys_enter_read,syscalls:sys_enter_readv,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_recvmsg
   printf '%-10s %9s %6s %6s %6s %6s %6s %6s %6s\n' server answers read write epoll ctl futex sleep total | tee "$OUT/syscalls.txt"

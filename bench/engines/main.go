@@ -23,11 +23,13 @@ func main() {
 		addr := fs.String("addr", "127.0.0.1:7000", "listen address")
 		loops := fs.Int("loops", 0, "event loops (0: GOMAXPROCS)")
 		et := fs.Bool("et", false, "gnet: edge-triggered")
+		blocking := fs.Bool("blocking", false, "own: idle loops block in epoll_wait instead of parking in Go's netpoller")
 		_ = fs.Parse(os.Args[2:])
 		if *loops == 0 {
 			*loops = runtime.GOMAXPROCS(0)
 		}
 		st := store.New(store.Limits{})
+		ownBlockingWait = *blocking
 		stop, err := serve(*eng, *addr, *loops, *et, st)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

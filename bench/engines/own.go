@@ -7,6 +7,9 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/store"
 )
 
+// ownBlockingWait is engine.Config.BlockingWait.
+var ownBlockingWait bool
+
 type ownHandler struct{ st *store.Store }
 
 func (h ownHandler) OnOpen(c *engine.Conn) error { return nil }
@@ -29,7 +32,7 @@ func serveOwn(addr string, loops int, st *store.Store) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := engine.New(engine.Config{Handler: ownHandler{st}, Loops: loops})
+	e, err := engine.New(engine.Config{Handler: ownHandler{st}, Loops: loops, BlockingWait: ownBlockingWait})
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	FrameTimeout time.Duration
 	// WriteTimeout bounds a pending write; 0: none. See SetWriteTimeout.
 	WriteTimeout time.Duration
+	// BlockingWait makes an idle loop block its thread in epoll_wait
+	// instead of parking in Go's netpoller (kept for comparison).
+	BlockingWait bool
 	// AcceptError, when set, hears of a failed accept (EMFILE and the
 	// like) and how long the listeners are left alone.
 	AcceptError func(err error, backoff time.Duration)
@@ -60,21 +63,22 @@ var (
 
 // Engine runs the loops.
 type Engine struct {
-	h         Handler
-	acceptErr func(error, time.Duration)
-	loops     []*loop
-	next      atomic.Uint32
-	bufSize   int
-	start     time.Time
-	frameTO   atomic.Int64
-	writeTO   atomic.Int64
-	pending   atomic.Int64 // bytes of answers held by connections, not yet written
-	kept      atomic.Int64 // bytes of input kept unconsumed
-	conns     atomic.Int64
-	draining  atomic.Bool
-	closed    atomic.Bool
-	wg        sync.WaitGroup
-	closeMu   sync.Mutex
+	h            Handler
+	acceptErr    func(error, time.Duration)
+	blockingWait bool
+	loops        []*loop
+	next         atomic.Uint32
+	bufSize      int
+	start        time.Time
+	frameTO      atomic.Int64
+	writeTO      atomic.Int64
+	pending      atomic.Int64 // bytes of answers held by connections, not yet written
+	kept         atomic.Int64 // bytes of input kept unconsumed
+	conns        atomic.Int64
+	draining     atomic.Bool
+	closed       atomic.Bool
+	wg           sync.WaitGroup
+	closeMu      sync.Mutex
 }
 
 // New starts the loops.
@@ -90,7 +94,7 @@ func New(cfg Config) (*Engine, error) {
 	if size <= 0 {
 		size = 64 << 10
 	}
-	e := &Engine{h: cfg.Handler, acceptErr: cfg.AcceptError, bufSize: size, start: time.Now()}
+	e := &Engine{h: cfg.Handler, acceptErr: cfg.AcceptError, blockingWait: cfg.BlockingWait, bufSize: size, start: time.Now()}
 	e.frameTO.Store(int64(cfg.FrameTimeout))
 	e.writeTO.Store(int64(cfg.WriteTimeout))
 	for i := range n {

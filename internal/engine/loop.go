@@ -2,9 +2,11 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,9 +24,16 @@ const connEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 // buffer, a scratch buffer for answers and a deadline heap. Everything but
 // the task queue is touched only by the loop's goroutine.
 type loop struct {
-	e      *Engine
-	id     int
-	epfd   int
+	e    *Engine
+	id   int
+	epfd int
+	// epf is epfd registered with Go's netpoller, so that an idle loop
+	// parks its goroutine rather than blocking its thread in epoll_wait
+	// (which has the runtime's monitor retake the thread's P and wake
+	// threads: a futex and a nanosleep every few requests).
+	epf    *os.File
+	epRaw  syscall.RawConn
+	armed  int64 // deadline set on epf (engine clock); -1: must be set again
 	evfd   int
 	events []unix.EpollEvent
 	buf    []byte // the read buffer
@@ -69,16 +78,80 @@ func newLoop(e *Engine, id int) (*loop, error) {
 		unix.Close(evfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	return &loop{
+	l := &loop{
 		e: e, id: id, epfd: epfd, evfd: evfd,
 		events: make([]unix.EpollEvent, 512),
 		buf:    make([]byte, e.bufSize),
-	}, nil
+	}
+	if !e.blockingWait {
+		if err := unix.SetNonblock(epfd, true); err != nil {
+			unix.Close(epfd)
+			unix.Close(evfd)
+			return nil, os.NewSyscallError("fcntl", err)
+		}
+		l.epf = os.NewFile(uintptr(epfd), "epoll")
+		if l.epRaw, err = l.epf.SyscallConn(); err != nil {
+			l.epf.Close()
+			unix.Close(evfd)
+			return nil, fmt.Errorf("epoll fd in the netpoller: %w", err)
+		}
+	}
+	return l, nil
 }
 
 func (l *loop) closeFDs() {
-	unix.Close(l.epfd)
+	if l.epf != nil {
+		l.epf.Close()
+	} else {
+		unix.Close(l.epfd)
+	}
 	unix.Close(l.evfd)
+}
+
+// wait returns the next events: at once when work is queued, else when
+// epoll has some, a deadline or accept retry is due, or a task is posted.
+func (l *loop) wait() (int, error) {
+	if l.epf == nil {
+		return unix.EpollWait(l.epfd, l.events, l.waitTimeout())
+	}
+	if len(l.again) > 0 {
+		return rawEpollWait(l.epfd, l.events)
+	}
+	next := l.nextDue()
+	if next != l.armed {
+		var t time.Time
+		if next != 0 {
+			t = l.e.start.Add(time.Duration(next))
+		}
+		_ = l.epf.SetReadDeadline(t)
+		l.armed = next
+	}
+	var n int
+	var werr error
+	err := l.epRaw.Read(func(uintptr) bool {
+		n, werr = rawEpollWait(l.epfd, l.events)
+		return n > 0 || (werr != nil && werr != unix.EINTR)
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		l.armed = -1
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, werr
+}
+
+// nextDue is the earliest deadline or accept retry (engine clock), 0: none.
+func (l *loop) nextDue() int64 {
+	next := int64(0)
+	if len(l.heap) > 0 {
+		next = l.heap[0].dl
+	}
+	if l.retryAt != 0 && (next == 0 || l.retryAt < next) {
+		next = l.retryAt
+	}
+	return next
 }
 
 // post runs fn on the loop; false when the loop has stopped.
@@ -129,7 +202,7 @@ func (l *loop) run() {
 	defer l.e.wg.Done()
 	l.nowNs = l.e.now()
 	for !l.stop {
-		n, err := unix.EpollWait(l.epfd, l.events, l.waitTimeout())
+		n, err := l.wait()
 		l.nowNs = l.e.now()
 		if err != nil && err != unix.EINTR {
 			// Only EBADF/EINVAL, i.e. a bug; end every connection rather
@@ -177,13 +250,7 @@ func (l *loop) waitTimeout() int {
 	if len(l.again) > 0 {
 		return 0
 	}
-	next := int64(0)
-	if len(l.heap) > 0 {
-		next = l.heap[0].dl
-	}
-	if l.retryAt != 0 && (next == 0 || l.retryAt < next) {
-		next = l.retryAt
-	}
+	next := l.nextDue()
 	if next == 0 {
 		return -1
 	}

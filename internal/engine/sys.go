@@ -63,3 +63,12 @@ func rawAccept(lfd int) (int, error) {
 	}
 	return int(fd), nil
 }
+
+// rawEpollWait polls without blocking.
+func rawEpollWait(epfd int, events []unix.EpollEvent) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
