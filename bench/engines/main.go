@@ -21,11 +21,11 @@ func main() {
 		fs := flag.NewFlagSet("serve", flag.ExitOnError)
 		eng := fs.String("engine", "own", "own, gnet, nbio, netpoll or goroutine")
 		addr := fs.String("addr", "127.0.0.1:7000", "listen address")
-		loops := fs.Int("loops", 0, "event loops (0: GOMAXPROCS)")
+		loops := fs.Int("loops", 0, "event loops (0: the engine's default; GOMAXPROCS for the libraries)")
 		et := fs.Bool("et", false, "gnet: edge-triggered")
 		blocking := fs.Bool("blocking", false, "own: idle loops block in epoll_wait instead of parking in Go's netpoller")
 		_ = fs.Parse(os.Args[2:])
-		if *loops == 0 {
+		if *loops == 0 && *eng != "own" {
 			*loops = runtime.GOMAXPROCS(0)
 		}
 		st := store.New(store.Limits{})

@@ -6,7 +6,12 @@
 //
 // # Loops and threads
 //
-// New starts Config.Loops loops (default GOMAXPROCS). Every callback of a
+// New starts Config.Loops loops (default GOMAXPROCS/2). An idle loop parks
+// its goroutine in Go's netpoller, where its epoll fd is registered, rather
+// than blocking its thread in epoll_wait: a thread blocked in a system call
+// has the runtime's monitor take its P away and wake other threads, which
+// cost 20 % of the CPU per request in an A/B (Config.BlockingWait keeps that
+// way for comparison). Every callback of a
 // connection runs on its loop's goroutine, one at a time, so a Handler needs
 // no locks for per-connection state. A callback must not block: it delays
 // every other connection of its loop. Methods of Conn may be called only

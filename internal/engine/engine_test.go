@@ -529,3 +529,19 @@ func TestWritevCopiesOnlyTheRest(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestBlockingWait(t *testing.T) {
+	h := newEcho(t)
+	_, addr := start(t, h, Config{BlockingWait: true, FrameTimeout: 50 * time.Millisecond})
+	nc := dial(t, addr)
+	_, _ = nc.Write(append(frame("one"), frame("two")...))
+	for _, want := range []string{"one", "two"} {
+		if got := readFrame(t, nc); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	_, _ = nc.Write(frame("three")[:3])
+	if ev := h.waitClose(t); ev.err != ErrFrameTimeout {
+		t.Errorf("close reason %v, want ErrFrameTimeout", ev.err)
+	}
+}

@@ -108,40 +108,6 @@ func (l *loop) closeFDs() {
 	unix.Close(l.evfd)
 }
 
-// wait returns the next events: at once when work is queued, else when
-// epoll has some, a deadline or accept retry is due, or a task is posted.
-func (l *loop) wait() (int, error) {
-	if l.epf == nil {
-		return unix.EpollWait(l.epfd, l.events, l.waitTimeout())
-	}
-	if len(l.again) > 0 {
-		return rawEpollWait(l.epfd, l.events)
-	}
-	next := l.nextDue()
-	if next != l.armed {
-		var t time.Time
-		if next != 0 {
-			t = l.e.start.Add(time.Duration(next))
-		}
-		_ = l.epf.SetReadDeadline(t)
-		l.armed = next
-	}
-	var n int
-	var werr error
-	err := l.epRaw.Read(func(uintptr) bool {
-		n, werr = rawEpollWait(l.epfd, l.events)
-		return n > 0 || (werr != nil && werr != unix.EINTR)
-	})
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		l.armed = -1
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return n, werr
-}
-
 // nextDue is the earliest deadline or accept retry (engine clock), 0: none.
 func (l *loop) nextDue() int64 {
 	next := int64(0)
@@ -201,47 +167,111 @@ func (l *loop) runTasks() {
 func (l *loop) run() {
 	defer l.e.wg.Done()
 	l.nowNs = l.e.now()
-	for !l.stop {
-		n, err := l.wait()
-		l.nowNs = l.e.now()
-		if err != nil && err != unix.EINTR {
-			// Only EBADF/EINVAL, i.e. a bug; end every connection rather
-			// than spin.
-			l.closeAll(os.NewSyscallError("epoll_wait", err))
-			break
-		}
-		for i := range n {
-			ev := &l.events[i]
-			fd := int(ev.Fd)
-			if fd == l.evfd {
-				var b [8]byte
-				_, _ = unix.Read(l.evfd, b[:])
-				continue
-			}
-			if l.isListener(fd) {
-				l.accept(fd)
-				continue
-			}
-			c := l.conn(fd)
-			if c == nil {
-				continue
-			}
-			if ev.Events&unix.EPOLLOUT != 0 && c.out != nil {
-				l.writeHeld(c)
-			}
-			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-				l.readConn(c, ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
+	if l.epf == nil {
+		for {
+			n, err := unix.EpollWait(l.epfd, l.events, l.waitTimeout())
+			if !l.step(n, err) {
+				break
 			}
 		}
-		l.runTasks()
-		l.runAgain()
-		l.expire()
-		l.checkDrained()
+	} else {
+		l.runParked()
 	}
 	l.mu.Lock()
 	l.stopped = true
 	l.mu.Unlock()
 	l.runTasks() // posted before stopped: they see l.stop
+}
+
+// runParked runs the loop inside one RawConn.Read of the epoll fd for as
+// long as no deadline passes: the callback polls (never blocking) and
+// handles the events; returning false parks the goroutine until the epoll
+// fd raises an edge. Within one Read an edge raised while the callback ran
+// is remembered, so after a poll that returned every ready event the loop
+// parks without polling once more to see nothing.
+func (l *loop) runParked() {
+	for !l.stop {
+		l.arm()
+		err := l.epRaw.Read(func(uintptr) bool {
+			for {
+				n, err := rawEpollWait(l.epfd, l.events)
+				if !l.step(n, err) {
+					return true
+				}
+				l.arm()
+				if len(l.again) == 0 && n < len(l.events) {
+					return false
+				}
+			}
+		})
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Read fails at once while the deadline stands (the callback
+			// does not run): expire here, then arm the next one.
+			l.armed = -1
+			n, err := rawEpollWait(l.epfd, l.events)
+			l.step(n, err)
+		default:
+			l.step(0, err) // the epoll fd failed: a bug
+		}
+	}
+}
+
+// arm puts the earliest deadline (or accept retry) on the epoll fd, so the
+// parked loop wakes for it. A later one waits for the earlier wake-up.
+func (l *loop) arm() {
+	next := l.nextDue()
+	if next == l.armed || (l.armed > 0 && (next == 0 || next > l.armed)) {
+		return
+	}
+	var t time.Time
+	if next != 0 {
+		t = l.e.start.Add(time.Duration(next))
+	}
+	_ = l.epf.SetReadDeadline(t)
+	l.armed = next
+}
+
+// step handles n events and then the queued work; it reports whether the
+// loop goes on.
+func (l *loop) step(n int, err error) bool {
+	l.nowNs = l.e.now()
+	if err != nil && err != unix.EINTR {
+		// Only EBADF/EINVAL, i.e. a bug; end every connection rather than
+		// spin.
+		l.closeAll(os.NewSyscallError("epoll_wait", err))
+		l.stop = true
+		return false
+	}
+	for i := range n {
+		ev := &l.events[i]
+		fd := int(ev.Fd)
+		if fd == l.evfd {
+			var b [8]byte
+			_, _ = unix.Read(l.evfd, b[:])
+			continue
+		}
+		if l.isListener(fd) {
+			l.accept(fd)
+			continue
+		}
+		c := l.conn(fd)
+		if c == nil {
+			continue
+		}
+		if ev.Events&unix.EPOLLOUT != 0 && c.out != nil {
+			l.writeHeld(c)
+		}
+		if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			l.readConn(c, ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
+		}
+	}
+	l.runTasks()
+	l.runAgain()
+	l.expire()
+	l.checkDrained()
+	return !l.stop
 }
 
 // waitTimeout is epoll_wait's timeout in ms: none while work is queued,
