@@ -6,7 +6,7 @@
 # interleaved rounds, reading each server's CPU time from /proc; then
 # counts system calls per answer with perf's tracepoints.
 #
-#   bench/engines/compare.sh [OUT_DIR]      ROUNDS, DURATION, TARGETS override
+#   bench/engines/compare.sh [OUT_DIR]   ROUNDS, DURATION, TARGETS, LOOPS (event loops of every engine) override
 set -euo pipefail
 cd "$(dirname "$0")"
 OUT=${1:-/tmp/engbench/out}
@@ -37,7 +37,7 @@ for t in $TARGETS; do
       "$BIN/pacemaker" --config "$OUT/daemon.yaml" --listen 127.0.0.1 --port $port --log-level warn 2>"$OUT/daemon.log" &
       ;;
     *)
-      "$BIN/engines" serve -engine "$t" -addr 127.0.0.1:$port >"$OUT/$t.log" 2>&1 &
+      "$BIN/engines" serve -engine "$t" ${LOOPS:+-loops $LOOPS} -addr 127.0.0.1:$port >"$OUT/$t.log" 2>&1 &
       ;;
   esac
   PID[$t]=$!
