@@ -66,7 +66,8 @@
 //   - the read deadline, set by the Handler (SetReadDeadline; e.g. a
 //     handshake must finish by then);
 //   - the write deadline, Config.WriteTimeout after a write left bytes
-//     pending, lifted when they are written.
+//     pending or the socket last took some of them, lifted when all are
+//     written: a peer that stops reading its answers is closed.
 //
 // When one passes the connection is closed with ErrFrameTimeout,
 // ErrReadTimeout or ErrWriteTimeout.

@@ -163,7 +163,12 @@ func (e *Engine) Adopt(fd int, pending []byte, ctx any) error {
 	}
 	p := append([]byte(nil), pending...)
 	l := e.pick()
-	return l.call(func() error { return l.open(fd, p, ctx) })
+	ran := false
+	err := l.call(func() error { ran = true; return l.open(fd, p, ctx) })
+	if !ran {
+		unix.Close(fd) // the loop had stopped
+	}
+	return err
 }
 
 func (e *Engine) pick() *loop {

@@ -545,3 +545,25 @@ func TestBlockingWait(t *testing.T) {
 		t.Errorf("close reason %v, want ErrFrameTimeout", ev.err)
 	}
 }
+
+func TestPostAndCloseAsync(t *testing.T) {
+	h := newEcho(t)
+	opened := make(chan *Conn, 1)
+	h.onOpen = func(c *Conn) error { opened <- c; return nil }
+	_, addr := start(t, h, Config{})
+	nc := dial(t, addr)
+	c := <-opened
+	// From another goroutine: an answer appended on the loop is written.
+	c.Post(func(c *Conn) { c.SetOut(append(c.Out(), frame("pushed")...)) })
+	if got := readFrame(t, nc); got != "pushed" {
+		t.Fatalf("got %q", got)
+	}
+	evicted := errors.New("evicted")
+	c.CloseAsync(evicted)
+	if ev := h.waitClose(t); ev.err != evicted {
+		t.Errorf("close reason %v, want %v", ev.err, evicted)
+	}
+	if _, err := nc.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("client read after CloseAsync: %v, want EOF", err)
+	}
+}

@@ -494,6 +494,10 @@ func (l *loop) writeHeld(c *Conn) {
 	l.e.pending.Add(-int64(n))
 	if n < len(c.out) {
 		c.out = c.out[n:]
+		if wto := l.e.writeTO.Load(); wto > 0 && n > 0 {
+			c.wdl = l.nowNs + wto // progress: the peer reads, if slowly
+			l.schedule(c)
+		}
 		return
 	}
 	c.out = nil
