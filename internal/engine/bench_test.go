@@ -15,7 +15,7 @@ import (
 // through the echo handler. The client's CPU is included: compare runs
 // of this benchmark, not against other servers.
 func BenchmarkRoundTrip(b *testing.B) {
-	_, addr := startB(b, benchEcho{})
+	_, addr := start(b, benchEcho{}, Config{Loops: -1})
 	req := frame(string(make([]byte, 4096)))
 	const conns = 64
 	b.SetBytes(int64(len(req)))
@@ -48,7 +48,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 func BenchmarkIdleConnHeap(b *testing.B) {
 	const conns = 2000
 	for range b.N {
-		e, addr := startB(b, benchEcho{})
+		e, addr := start(b, benchEcho{}, Config{Loops: -1})
 		ap, err := netip.ParseAddrPort(addr)
 		if err != nil {
 			b.Fatal(err)
@@ -102,24 +102,3 @@ func (benchEcho) OnData(c *Conn, in []byte) (int, error) {
 }
 func (benchEcho) OnWritten(*Conn)      {}
 func (benchEcho) OnClose(*Conn, error) {}
-
-func startB(b *testing.B, h Handler) (*Engine, string) {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		b.Fatal(err)
-	}
-	e, err := New(Config{Handler: h})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := e.Listen(int(f.Fd())); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = e.Close(); f.Close(); ln.Close() })
-	return e, ln.Addr().String()
-}

@@ -101,8 +101,9 @@ func (h *echoHandler) waitClose(t *testing.T) closeEvent {
 	return closeEvent{}
 }
 
-// start runs an engine with h on a fresh loopback listener.
-func start(t *testing.T, h Handler, cfg Config) (*Engine, string) {
+// start runs an engine with h on a fresh loopback listener; two loops
+// unless cfg says otherwise (-1: the default).
+func start(t testing.TB, h Handler, cfg Config) (*Engine, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,8 +114,11 @@ func start(t *testing.T, h Handler, cfg Config) (*Engine, string) {
 		t.Fatal(err)
 	}
 	cfg.Handler = h
-	if cfg.Loops == 0 {
+	switch cfg.Loops {
+	case 0:
 		cfg.Loops = 2
+	case -1:
+		cfg.Loops = 0
 	}
 	e, err := New(cfg)
 	if err != nil {
