@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -48,7 +49,7 @@ func serveGnet(addr string, loops int, et bool, st *store.Store) (func(), error)
 			return nil, err
 		default:
 		}
-		sleepMs(10)
+		time.Sleep(10 * time.Millisecond)
 	}
 	return func() { _ = h.eng.Stop(context.Background()) }, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"net"
 
 	"github.com/cloudwego/netpoll"
 
@@ -53,5 +52,3 @@ func serveNetpoll(addr string, loops int, st *store.Store) (func(), error) {
 	go func() { _ = loop.Serve(ln) }()
 	return func() { _ = loop.Shutdown(context.Background()) }, nil
 }
-
-var _ net.Listener = (netpoll.Listener)(nil)

@@ -185,7 +185,19 @@ func (e *Engine) Drain(ctx context.Context) error {
 	for i, l := range e.loops {
 		ch := make(chan struct{})
 		done[i] = ch
-		l.post(func() { l.startDrain(ch) })
+		start := func() error { l.startDrain(ch); return nil }
+		if i == 0 {
+			// The listeners' loop first: the connections it takes from
+			// the backlog are posted to the other loops before their
+			// drain starts.
+			if err := l.call(start); err != nil {
+				close(ch)
+			}
+			continue
+		}
+		if !l.post(func() { _ = start() }) {
+			close(ch)
+		}
 	}
 	for i, ch := range done {
 		select {

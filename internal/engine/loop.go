@@ -181,6 +181,8 @@ func (l *loop) run() {
 	l.stopped = true
 	l.mu.Unlock()
 	l.runTasks() // posted before stopped: they see l.stop
+	l.closeAll(ErrClosed)
+	l.checkDrained()
 }
 
 // runParked runs the loop inside one RawConn.Read of the epoll fd for as
