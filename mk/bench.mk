@@ -2,7 +2,7 @@
 # of pacemaker, redis-server and ZooKeeper (bench/run.sh) and rewrites
 # docs/BENCHMARKS.md; `make bench-quick` checks the script in about two
 # minutes, writing to bench/out-quick instead of docs/.
-.PHONY: bench bench-quick bench-go
+.PHONY: bench bench-quick bench-go bench-engines
 
 bench: build
 	@bash scripts/install-deps.sh bench
@@ -14,4 +14,13 @@ bench-quick: build
 
 # The Go micro-benchmarks of the codec, store and server (allocations reported).
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/wire/ ./internal/store/ ./internal/server/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/wire/ ./internal/store/ ./internal/server/ ./internal/engine/
+
+# The connection-engine comparison of issue 16 (bench/analysis.md): the own
+# engine, gnet, nbio, netpoll, today's daemon and redis-server, interleaved;
+# then RSS per idle connection. bench/engines is a module of its own, so the
+# libraries never enter go.mod. Results in bench/out-engines (~15 minutes).
+bench-engines:
+	@bash scripts/install-deps.sh bench
+	bash bench/engines/compare.sh $(CURDIR)/bench/out-engines
+	bash bench/engines/idle.sh $(CURDIR)/bench/out-engines

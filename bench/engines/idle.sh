@@ -11,6 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 OUT=${1:-/tmp/engbench/idle}
 CONNS=${CONNS:-19900}
+limit=$(ulimit -n)
+if [ "$limit" != unlimited ] && [ "$CONNS" -gt $((limit - 100)) ]; then
+  echo "idle.sh: open-file limit $limit: $((limit - 100)) connections instead of $CONNS" >&2
+  CONNS=$((limit - 100))
+fi
 TARGETS=${TARGETS:-"own gnet nbio netpoll goroutine daemon redis"}
 mkdir -p "$OUT/bin"
 BIN=$OUT/bin
