@@ -571,3 +571,40 @@ func TestPostAndCloseAsync(t *testing.T) {
 		t.Errorf("client read after CloseAsync: %v, want EOF", err)
 	}
 }
+
+// A paused connection whose peer finished sending still answers what it
+// kept once resumed, then ends with io.EOF.
+func TestPausedThenPeerShutdown(t *testing.T) {
+	h := newEcho(t)
+	var mu sync.Mutex
+	hold := true
+	paused := make(chan *Conn, 1)
+	h.onFrame = func(c *Conn, body []byte) (bool, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if hold {
+			c.Pause()
+			paused <- c
+			return false, false
+		}
+		return true, true
+	}
+	_, addr := start(t, h, Config{})
+	nc := dial(t, addr)
+	_, _ = nc.Write(append(frame("kept 1"), frame("kept 2")...))
+	c := <-paused
+	nc.(*net.TCPConn).CloseWrite()
+	time.Sleep(20 * time.Millisecond)
+	mu.Lock()
+	hold = false
+	mu.Unlock()
+	c.Resume()
+	for _, want := range []string{"kept 1", "kept 2"} {
+		if got := readFrame(t, nc); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if ev := h.waitClose(t); ev.err != io.EOF {
+		t.Errorf("close reason %v, want io.EOF", ev.err)
+	}
+}
