@@ -11,9 +11,10 @@
 // than blocking its thread in epoll_wait: a thread blocked in a system call
 // has the runtime's monitor take its P away and wake other threads, which
 // cost 20 % of the CPU per request in an A/B (Config.BlockingWait keeps that
-// way for comparison). Every callback of a
-// connection runs on its loop's goroutine, one at a time, so a Handler needs
-// no locks for per-connection state. A callback must not block: it delays
+// way for comparison).
+//
+// Every callback of a connection runs on its loop's goroutine, one at a
+// time, so a Handler needs no locks for per-connection state. A callback must not block: it delays
 // every other connection of its loop. Methods of Conn may be called only
 // from that connection's callbacks, except those marked as safe from any
 // goroutine (Resume, CloseAsync, Post).

@@ -79,7 +79,6 @@ type Engine struct {
 	pending      atomic.Int64 // bytes of answers held by connections, not yet written
 	kept         atomic.Int64 // bytes of input kept unconsumed
 	conns        atomic.Int64
-	draining     atomic.Bool
 	closed       atomic.Bool
 	wg           sync.WaitGroup
 	closeMu      sync.Mutex
@@ -180,7 +179,6 @@ func (e *Engine) pick() *loop {
 // ctx ended first (the rest are then closed with ErrClosed). The loops keep
 // running: Adopt still works, Close stops them.
 func (e *Engine) Drain(ctx context.Context) error {
-	e.draining.Store(true)
 	done := make([]chan struct{}, len(e.loops))
 	for i, l := range e.loops {
 		ch := make(chan struct{})
