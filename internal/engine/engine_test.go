@@ -608,3 +608,53 @@ func TestPausedThenPeerShutdown(t *testing.T) {
 		t.Errorf("close reason %v, want io.EOF", ev.err)
 	}
 }
+
+// largeFrames is the handler side of frames larger than the read buffer:
+// it copies their bytes into a buffer of its own as they arrive, reports
+// them consumed, and tells the engine a frame is under way (SetPartial), as
+// the server does for frames beyond its read buffer.
+type largeFrames struct {
+	*echoHandler
+	buf  []byte // the frame being collected, header included
+	want int
+}
+
+func (h *largeFrames) OnData(c *Conn, in []byte) (int, error) {
+	used := 0
+	for used < len(in) {
+		if h.want == 0 {
+			if len(in)-used < 4 {
+				break
+			}
+			h.want = 4 + int(binary.BigEndian.Uint32(in[used:]))
+		}
+		take := min(h.want-len(h.buf), len(in)-used)
+		h.buf = append(h.buf, in[used:used+take]...)
+		used += take
+		if len(h.buf) < h.want {
+			c.SetPartial(true)
+			break
+		}
+		c.SetOut(append(c.Out(), h.buf...))
+		h.buf, h.want = nil, 0
+		c.SetPartial(false)
+	}
+	return used, nil
+}
+
+func TestLargeFramesHeldByHandler(t *testing.T) {
+	h := &largeFrames{echoHandler: newEcho(t)}
+	_, addr := start(t, h, Config{Loops: 1, ReadBufferSize: 1024, FrameTimeout: 100 * time.Millisecond})
+	nc := dial(t, addr)
+	big := string(bytes.Repeat([]byte("L"), 20<<10))
+	go func() { _, _ = nc.Write(frame(big)) }()
+	if got := readFrame(t, nc); got != big {
+		t.Fatalf("a %d-byte frame came back as %d bytes", len(big), len(got))
+	}
+	// A large frame that stalls is a stalled frame, though the engine
+	// keeps none of its bytes.
+	_, _ = nc.Write(frame(big)[:5000])
+	if ev := h.waitClose(t); ev.err != ErrFrameTimeout {
+		t.Errorf("close reason %v, want ErrFrameTimeout", ev.err)
+	}
+}
