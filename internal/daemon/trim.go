@@ -29,11 +29,14 @@ const (
 // trimmer remembers the stored bytes' high-water mark since the last trim.
 type trimmer struct{ high, last int64 }
 
-// observe takes the bytes stored now and reports whether enough was freed
-// since the peak to give memory back; a trim resets the mark.
-func (t *trimmer) observe(stored int64) bool {
-	if stored > t.high {
-		t.high = stored
+// observe takes the bytes stored now and the store's own high-water mark
+// since the last sample (so a fill and a delete between two samples count),
+// and reports whether enough was freed since the peak to give memory back;
+// a trim resets the mark.
+func (t *trimmer) observe(stored, peak int64) bool {
+	t.high = max(t.high, stored, peak)
+	if peak > t.last {
+		t.last = peak // a drop from that peak is a fall, whenever it happened
 	}
 	falling := t.last-stored > trimFalling
 	t.last = stored
@@ -58,9 +61,9 @@ func (d *daemon) trimLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			stored := d.store.Bytes()
-			peak := t.high
-			if !t.observe(stored) {
+			stored, window := d.store.Bytes(), d.store.TakePeak()
+			peak := max(t.high, window)
+			if !t.observe(stored, window) {
 				continue
 			}
 			start := time.Now()

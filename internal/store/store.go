@@ -64,6 +64,7 @@ type Store struct {
 
 	keys   atomic.Int64
 	bytes  atomic.Int64
+	peak   atomic.Int64 // high-water mark of bytes since the last TakePeak
 	limits atomic.Pointer[Limits]
 	ttl    atomic.Int64 // nanoseconds; 0 = keep forever
 
@@ -139,6 +140,9 @@ func (s *Store) Put(key string, value []byte) error {
 	addBytes := func() {
 		if !reserved && grow != 0 {
 			s.bytes.Add(grow)
+		}
+		if grow > 0 {
+			s.notePeak()
 		}
 	}
 	if ok {
@@ -255,6 +259,21 @@ func (s *Store) Children(path string) []string { return s.idx.children(path) }
 
 // Keys returns the number of stored keys.
 func (s *Store) Keys() int64 { return s.keys.Load() }
+
+// notePeak raises the high-water mark of Bytes to the current value.
+func (s *Store) notePeak() {
+	b := s.bytes.Load()
+	for h := s.peak.Load(); b > h && !s.peak.CompareAndSwap(h, b); h = s.peak.Load() {
+	}
+}
+
+// TakePeak returns the highest Bytes since the last TakePeak (or since the
+// store was made) and starts a new mark at the current value. Memory
+// trimming uses it: a fill and a delete between two samples of Bytes would
+// otherwise go unseen.
+func (s *Store) TakePeak() int64 {
+	return max(s.peak.Swap(s.bytes.Load()), s.bytes.Load())
+}
 
 // Bytes returns the sum of Cost over the stored keys: what
 // Limits.MaxBytes bounds.
