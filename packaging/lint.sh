@@ -25,16 +25,9 @@ done
 
 set -- "$dist"/*.rpm
 [ -e "$1" ] || { echo "lint: no .rpm in $dist (make rpm)" >&2; exit 1; }
-# rpmlint unpacks with `rpm2cpio | cpio -id`, and nfpm's payload names are
-# absolute: GNU cpio would write them to this machine's /. Make it unpack
-# below its own directory instead.
-wrap=$(mktemp -d)
-trap 'rm -rf "$wrap"' EXIT
-printf '#!/bin/sh\nexec %s --no-absolute-filenames "$@"\n' "$(command -v cpio)" >"$wrap/cpio"
-chmod +x "$wrap/cpio"
 for rpm in "$@"; do
 	echo "rpmlint $(basename "$rpm")"
-	out=$(PATH="$wrap:$PATH" rpmlint --config "$here/rpmlint.toml" "$rpm" 2>&1) || status=1
+	out=$(rpmlint --config "$here/rpmlint.toml" "$rpm" 2>&1) || status=1
 	printf '%s\n' "$out" | grep -E '^[^ ]+: [EW]: |packages and' || true
 	if printf '%s\n' "$out" | grep -qE '^[^ ]+: [EW]: '; then
 		echo "lint: rpmlint found errors or warnings in $rpm" >&2

@@ -262,15 +262,26 @@ func writeChangelog(root, genDir, fullVersion, packager string, date time.Time) 
 	return nil
 }
 
-// GoBuild compiles the binaries for linux/arch into dir, statically
-// (CGO_ENABLED=0) and stripped, with version embedded. ldflags replaces the
-// default "-s -w -X <Module>/internal/version.Version=<version>" when set
-// (the Makefile passes its own LDFLAGS).
+// BuildFlags are the go build flags of every packaged binary (the
+// Makefile's build and .goreleaser.yaml use the same). -buildmode=pie:
+// position-independent, so the kernel loads the code at a random address
+// as it does every distribution binary. With CGO_ENABLED=0 Go's own linker
+// writes it: no shared library is needed (no DT_NEEDED entry), only the
+// ELF interpreter that applies the relocations, which every glibc
+// distribution has at its standard path.
+var BuildFlags = []string{"-trimpath", "-buildmode=pie"}
+
+// GoBuild compiles the binaries for linux/arch into dir, without cgo
+// (CGO_ENABLED=0), as PIE (BuildFlags) and stripped, with version embedded.
+// ldflags replaces the default "-s -w -X
+// <Module>/internal/version.Version=<version>" when set (the Makefile passes
+// its own LDFLAGS).
 func GoBuild(ctx context.Context, root, dir, arch, version, ldflags string) error {
 	if ldflags == "" {
 		ldflags = "-s -w -X " + Module + "/internal/version.Version=" + version
 	}
-	args := []string{"build", "-trimpath", "-ldflags", ldflags, "-o", dir + string(filepath.Separator)}
+	args := append([]string{"build"}, BuildFlags...)
+	args = append(args, "-ldflags", ldflags, "-o", dir+string(filepath.Separator))
 	for _, name := range Binaries {
 		args = append(args, "./cmd/"+name)
 	}
