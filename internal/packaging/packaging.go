@@ -294,6 +294,36 @@ func GoBuild(ctx context.Context, root, dir, arch, version, ldflags string) erro
 	return nil
 }
 
+// BuildAll compiles the binaries for each architecture under work
+// (work/linux_<arch>/{bin,gen}) and packages them in each format into out,
+// as `make deb rpm` does; it returns the packages' paths.
+func BuildAll(ctx context.Context, root, version, ldflags string, arches, formats []string, out, work string) ([]string, error) {
+	date := SourceDate(root)
+	var paths []string
+	for _, arch := range arches {
+		b := Build{
+			Root:    root,
+			Version: version,
+			Arch:    arch,
+			BinDir:  filepath.Join(work, "linux_"+arch, "bin"),
+			GenDir:  filepath.Join(work, "linux_"+arch, "gen"),
+			OutDir:  out,
+			Date:    date,
+		}
+		if err := GoBuild(ctx, root, b.BinDir, arch, version, ldflags); err != nil {
+			return nil, err
+		}
+		for _, format := range formats {
+			path, err := b.Package(format)
+			if err != nil {
+				return nil, err
+			}
+			paths = append(paths, path)
+		}
+	}
+	return paths, nil
+}
+
 // Maintainer is the maintainer nfpm.yaml names, the author of generated
 // changelog entries.
 func Maintainer(root string) (string, error) {

@@ -3,6 +3,7 @@
 //
 //	pmpackage -version 1.2.3 [-arch amd64,arm64] [-format deb,rpm] [-out dist]
 //	pmpackage gen -version 1.2.3 -out DIR   # the generated files only (goreleaser)
+//	pmpackage repo -version 1.2.3 [-arch ...] [-out dist/repo]   # signed apt and dnf repositories
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/storm-pacemaker/pacemaker/internal/packaging"
+	"github.com/storm-pacemaker/pacemaker/internal/packaging/repo"
 )
 
 func main() {
@@ -34,6 +36,9 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "gen" {
 		return gen(args[1:])
+	}
+	if len(args) > 0 && args[0] == "repo" {
+		return publish(ctx, args[1:])
 	}
 	fs := flag.NewFlagSet("pmpackage", flag.ContinueOnError)
 	version := fs.String("version", "", "version, as git describe prints it without the v (the Makefile's VERSION)")
@@ -54,35 +59,81 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	absOut, absWork := absUnder(rootDir, *out), absUnder(rootDir, *work)
-	date := packaging.SourceDate(rootDir)
-	for _, arch := range list(*arches) {
-		bin := filepath.Join(absWork, "linux_"+arch, "bin")
-		if err := packaging.GoBuild(ctx, rootDir, bin, arch, *version, *ldflags); err != nil {
-			return err
+	_, err = build(ctx, rootDir, *version, *ldflags, list(*arches), list(*formats), absUnder(rootDir, *out), absUnder(rootDir, *work))
+	return err
+}
+
+// build builds the packages (packaging.BuildAll) and prints each one's path
+// and size.
+func build(ctx context.Context, rootDir, version, ldflags string, arches, formats []string, out, work string) ([]string, error) {
+	paths, err := packaging.BuildAll(ctx, rootDir, version, ldflags, arches, formats, out, work)
+	if err != nil {
+		return nil, err
+	}
+	for _, path := range paths {
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, err
 		}
-		b := packaging.Build{
-			Root:    rootDir,
-			Version: *version,
-			Arch:    arch,
-			BinDir:  bin,
-			GenDir:  filepath.Join(absWork, "linux_"+arch, "gen"),
-			OutDir:  absOut,
-			Date:    date,
-		}
-		for _, format := range list(*formats) {
-			path, err := b.Package(format)
-			if err != nil {
-				return err
-			}
-			st, err := os.Stat(path)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(rootDir, path)
-			fmt.Printf("%s (%.1f MiB)\n", rel, float64(st.Size())/(1<<20))
+		rel, _ := filepath.Rel(rootDir, path)
+		fmt.Printf("%s (%.1f MiB)\n", rel, float64(st.Size())/(1<<20))
+	}
+	return paths, nil
+}
+
+// publish builds fresh packages of every format and publishes them as the
+// signed apt and dnf repositories (internal/packaging/repo).
+func publish(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("pmpackage repo", flag.ContinueOnError)
+	version := fs.String("version", "", "version, as git describe prints it without the v")
+	arches := fs.String("arch", strings.Join(packaging.Arches, ","), "Go architectures, separated by commas or spaces")
+	ldflags := fs.String("ldflags", "", "Go linker flags (default: -s -w and the version)")
+	out := fs.String("out", "dist/repo", "directory the repositories are written to (replaced)")
+	work := fs.String("work", ".cache/packaging", "directory for the binaries, generated files and packages")
+	keyHome := fs.String("throwaway-key", "dist/throwaway-signing-key", "gpg home of the throwaway key used when $"+repo.KeyEnv+" is unset")
+	root := fs.String("root", ".", "repository root")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *version == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	rootDir, err := filepath.Abs(*root)
+	if err != nil {
+		return err
+	}
+	pkgDir := absUnder(rootDir, filepath.Join(*work, "repo-packages"))
+	if err := os.RemoveAll(pkgDir); err != nil {
+		return err
+	}
+	paths, err := build(ctx, rootDir, *version, *ldflags, list(*arches), packaging.Formats, pkgDir, absUnder(rootDir, *work))
+	if err != nil {
+		return err
+	}
+	var debs, rpms []string
+	for _, p := range paths {
+		if strings.HasSuffix(p, ".deb") {
+			debs = append(debs, p)
+		} else {
+			rpms = append(rpms, p)
 		}
 	}
+	key, note, err := repo.OpenKey(ctx, os.Getenv(repo.KeyEnv), absUnder(rootDir, *keyHome))
+	if err != nil {
+		return err
+	}
+	defer key.Close()
+	if note != "" {
+		fmt.Fprintln(os.Stderr, "pmpackage repo:", note)
+	}
+	dir := absUnder(rootDir, *out)
+	if err := repo.Publish(ctx, dir, debs, rpms, key); err != nil {
+		return err
+	}
+	rel, _ := filepath.Rel(rootDir, dir)
+	fmt.Printf("%s: apt (%s/%s, %s) and rpm repositories signed by %s\n", rel, repo.Suite, repo.Component,
+		strings.Join(repo.Arches, ", "), key.Fingerprint)
 	return nil
 }
 
