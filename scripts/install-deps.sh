@@ -11,6 +11,7 @@ test_pkgs=(
   systemd systemd-container debootstrap        # socket activation, booted-systemd tests
   iproute2
   lintian rpm rpmlint                          # package checks
+  gnupg reprepro createrepo-c dnf              # make repo: signing, apt and dnf repositories, dnf's checks
   ansible ansible-lint yamllint python3-yaml   # playbook checks and the booted playbook run
   vagrant vagrant-libvirt                      # vagrant validate/status of the test bed (no VM boots)
   shellcheck cpio

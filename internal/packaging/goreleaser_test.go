@@ -107,8 +107,8 @@ func TestGoreleaserMatchesNfpm(t *testing.T) {
 		if !slices.Equal(b.Goos, []string{"linux"}) || !slices.Equal(b.Goarch, Arches) {
 			t.Errorf("build %s: goos %v goarch %v, want linux %v", b.ID, b.Goos, b.Goarch, Arches)
 		}
-		if !slices.Contains(b.Env, "CGO_ENABLED=0") || !slices.Contains(b.Flags, "-trimpath") {
-			t.Errorf("build %s: env %v flags %v, want CGO_ENABLED=0 and -trimpath", b.ID, b.Env, b.Flags)
+		if !slices.Contains(b.Env, "CGO_ENABLED=0") || !slices.Equal(b.Flags, BuildFlags) {
+			t.Errorf("build %s: env %v flags %v, want CGO_ENABLED=0 and %v", b.ID, b.Env, b.Flags, BuildFlags)
 		}
 		if len(b.Ldflags) != 1 || b.Ldflags[0] != "-s -w -X "+Module+"/internal/version.Version={{ .Version }}" {
 			t.Errorf("build %s: ldflags %q", b.ID, b.Ldflags)

@@ -100,10 +100,10 @@ func run(t *testing.T, name string, args ...string) string {
 // mapped and the release appended.
 func TestPackageNames(t *testing.T) {
 	deb, rpm := buildPackages(t)
-	if got, want := filepath.Base(deb), "pacemaker_1.2.3-1_amd64.deb"; got != want {
+	if got, want := filepath.Base(deb), "storm-pacemaker_1.2.3-1_amd64.deb"; got != want {
 		t.Errorf("deb name %s, want %s", got, want)
 	}
-	if got, want := filepath.Base(rpm), "pacemaker-1.2.3-1.x86_64.rpm"; got != want {
+	if got, want := filepath.Base(rpm), "storm-pacemaker-1.2.3-1.x86_64.rpm"; got != want {
 		t.Errorf("rpm name %s, want %s", got, want)
 	}
 }
@@ -121,11 +121,14 @@ func TestDebContents(t *testing.T) {
 	compareGolden(t, "testdata/deb.contents", got)
 
 	fields := map[string]string{
-		"Package":      "pacemaker",
+		"Package":      "storm-pacemaker",
 		"Version":      "1.2.3-1",
 		"Architecture": "amd64",
 		"Section":      "net",
-		"Depends":      "procps", // for the unit's /bin/kill; the binaries are static
+		"Depends":      "procps", // for the unit's /bin/kill; the binaries need no library
+		// ClusterLabs' pacemaker owns pacemaker.service and /etc/pacemaker too.
+		"Conflicts": "pacemaker",
+		"Replaces":  "pacemaker",
 	}
 	for field, want := range fields {
 		if got := strings.TrimSpace(run(t, "dpkg-deb", "-f", deb, field)); got != want {
@@ -150,8 +153,8 @@ func TestDebContents(t *testing.T) {
 	data := t.TempDir()
 	run(t, "dpkg-deb", "-x", deb, data)
 	checkUnpacked(t, data)
-	changelog := gunzip(t, filepath.Join(data, "usr/share/doc/pacemaker/changelog.Debian.gz"))
-	if want := "pacemaker (1.2.3-1) unstable; urgency=medium"; !strings.HasPrefix(changelog, want) {
+	changelog := gunzip(t, filepath.Join(data, "usr/share/doc/storm-pacemaker/changelog.Debian.gz"))
+	if want := "storm-pacemaker (1.2.3-1) unstable; urgency=medium"; !strings.HasPrefix(changelog, want) {
 		t.Errorf("changelog.Debian starts %q, want %q", firstLine(changelog), want)
 	}
 }
@@ -172,8 +175,11 @@ func TestRPMContents(t *testing.T) {
 	compareGolden(t, "testdata/rpm.contents", got)
 
 	header := run(t, "rpm", "-qp", "--qf", `%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{LICENSE}\n`, rpm)
-	if want := "pacemaker 1.2.3 1 x86_64 Apache-2.0\n"; header != want {
+	if want := "storm-pacemaker 1.2.3 1 x86_64 Apache-2.0\n"; header != want {
 		t.Errorf("rpm header %q, want %q", header, want)
+	}
+	if got := strings.TrimSpace(run(t, "rpm", "-qp", "--conflicts", rpm)); got != "pacemaker" {
+		t.Errorf("rpm conflicts %q, want pacemaker (ClusterLabs' owns the same unit and /etc/pacemaker)", got)
 	}
 	scripts := run(t, "rpm", "-qp", "--scripts", rpm)
 	for _, s := range []struct{ section, file string }{
@@ -192,10 +198,20 @@ func TestRPMContents(t *testing.T) {
 		t.Errorf("rpm changelog does not name 1.2.3-1:\n%s", cl)
 	}
 
-	// Unpack below a directory of our own: the payload's names are
-	// absolute, and cpio would otherwise write them to this machine's /.
+	// The payload's member names are relative (./usr/bin/...), as
+	// rpmbuild writes them, so the usual inspection idiom unpacks into the
+	// current directory, never into this machine's /.
+	names := lines(run(t, "sh", "-c", `rpm2cpio "$0" | cpio -t --quiet`, rpm))
+	if len(names) < 10 {
+		t.Fatalf("payload lists only %q", names)
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, "./") {
+			t.Errorf("payload member %q is not relative (./...)", n)
+		}
+	}
 	data := t.TempDir()
-	cmd := exec.Command("sh", "-c", `rpm2cpio "$0" | cpio -idm --quiet --no-absolute-filenames`, rpm)
+	cmd := exec.Command("sh", "-c", `rpm2cpio "$0" | cpio -idm --quiet`, rpm)
 	cmd.Dir = data
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("unpack rpm: %v\n%s", err, out)
