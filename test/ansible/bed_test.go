@@ -3,13 +3,20 @@ package ansible
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/nspawn"
 )
@@ -20,10 +27,11 @@ import (
 // each container, so the hosts reach each other by address and nothing
 // touches this machine's own network.
 type bed struct {
-	t     *testing.T
-	netns string
-	hosts map[string]*bedHost
-	order []string
+	t        *testing.T
+	netns    string
+	hosts    map[string]*bedHost
+	order    []string
+	hostVars map[string]string // host → more inventory variables ("k=v k=v")
 }
 
 type bedHost struct {
@@ -37,7 +45,8 @@ type bedHost struct {
 func bootBed(t *testing.T, hosts map[string]string, order []string) *bed {
 	t.Helper()
 	needTool(t, "ip", "iproute2")
-	b := &bed{t: t, netns: fmt.Sprintf("pm-ansible-%d", os.Getpid()), hosts: map[string]*bedHost{}, order: order}
+	b := &bed{t: t, netns: fmt.Sprintf("pm-ansible-%d", os.Getpid()), hosts: map[string]*bedHost{}, order: order,
+		hostVars: map[string]string{}}
 	for _, name := range order {
 		m := nspawn.Boot(t, nspawn.Options{Packages: nspawn.HostPackages})
 		b.hosts[name] = &bedHost{name: name, addr: hosts[name], root: m.Root, m: m}
@@ -96,14 +105,76 @@ func (b *bed) inventory() string {
 	b.t.Helper()
 	var s strings.Builder
 	for _, name := range b.order {
-		fmt.Fprintf(&s, "%s ansible_connection=community.docker.nsenter ansible_nsenter_pid=%d ansible_become=false ansible_python_interpreter=/usr/bin/python3\n",
-			name, b.hosts[name].m.InitPID)
+		fmt.Fprintf(&s, "%s ansible_connection=community.docker.nsenter ansible_nsenter_pid=%d ansible_become=false ansible_python_interpreter=/usr/bin/python3 %s\n",
+			name, b.hosts[name].m.InitPID, b.hostVars[name])
 	}
 	path := filepath.Join(b.t.TempDir(), "bed.ini")
 	if err := os.WriteFile(path, []byte(s.String()), 0o644); err != nil {
 		b.t.Fatal(err)
 	}
 	return path
+}
+
+// serve serves dir over HTTP on the bed's network at addr (host:port, an
+// address of the bridge's /24 that no host has), as the machine hosting a
+// Vagrant bed serves the repository to it; it returns the paths asked for
+// so far. The bridge gets the address; the server stops with the test.
+func (b *bed) serve(dir, addr string) (requested func() []string) {
+	b.t.Helper()
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.must("ip", "-n", b.netns, "addr", "add", host+"/24", "dev", "br0")
+	// A socket belongs to the network namespace its thread was in when it
+	// was made: listen from a thread that entered the bed's, and let it
+	// die with the goroutine.
+	lc := make(chan net.Listener, 1)
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		f, err := os.Open("/var/run/netns/" + b.netns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("enter %s: %w", b.netns, err)
+			return
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			errc <- err
+			return
+		}
+		lc <- l
+	}()
+	var l net.Listener
+	select {
+	case l = <-lc:
+	case err := <-errc:
+		b.t.Fatalf("serve %s on %s: %v", dir, addr, err)
+	}
+	var mu sync.Mutex
+	var paths []string
+	files := http.FileServer(http.Dir(dir))
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			paths = append(paths, r.URL.Path)
+			mu.Unlock()
+			files.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go srv.Serve(l)
+	b.t.Cleanup(func() { srv.Close() })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(paths)
+	}
 }
 
 // removeNetns deletes the bridge's namespace; the veths go with it and

@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/storm-pacemaker/pacemaker/internal/packaging"
+	"github.com/storm-pacemaker/pacemaker/internal/packaging/repo"
 )
 
 // DebEnv names a .deb to install instead of one built from the tree.
@@ -66,10 +67,20 @@ func TestSitePlaybookOnBootedHosts(t *testing.T) {
 	preseed(t, b.hosts["nimbus1"].root, "opt/storm/conf/storm.yaml", operatorStormYAML, 0o644)
 	preseed(t, b.hosts["nimbus1"].root, "opt/storm/conf/storm_jaas.conf", operatorJAAS, 0o640)
 	preseed(t, b.hosts["sup1"].root, "opt/storm/conf/storm.yaml", operatorStormYAML, 0o644)
+	// The hosts have no network beyond the bed: Debian's own mirror is
+	// taken out, so that apt's updates fail for the repository's sake only.
+	for _, h := range order {
+		preseed(t, b.hosts[h].root, "etc/apt/sources.list", "", 0o644)
+	}
+	// The test bed inventory installs from the signed repository at its
+	// pacemaker_repo_url, served here on the bed's network as the machine
+	// hosting a Vagrant bed serves it. pm2 takes the air-gapped way, the
+	// package file from the controller.
+	repoURL := testbedRepoURL(t, testbed)
+	requested := b.serve(publishRepo(t, deb), strings.TrimPrefix(repoURL, "http://"))
+	b.hostVars["pm2"] = "pacemaker_install_method=file pacemaker_package_file_deb=" + deb
 	site := ansibleRun{conn: b.inventory(), inventory: testbed, facts: t.TempDir()}
-	// Both package variables: the test bed inventory would otherwise look for
-	// them in dist/.
-	extra := []string{"-e", "pacemaker_package_file_deb=" + deb, "-e", "pacemaker_package_file_rpm="}
+	var extra []string
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, h := range groups["pacemaker"] {
@@ -93,6 +104,8 @@ func TestSitePlaybookOnBootedHosts(t *testing.T) {
 			}
 		}
 	}
+
+	checkInstallMethods(t, b, repoURL, requested())
 
 	second := site.playbook(t, "site.yml", extra...)
 	second.requireOK(t)
@@ -168,25 +181,80 @@ func testDeb(t *testing.T) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	bin := filepath.Join(dir, "bin")
-	if err := packaging.GoBuild(ctx, root, bin, runtime.GOARCH, debVersion, ""); err != nil {
-		t.Fatalf("build the binaries for the deb: %v", err)
-	}
-	b := packaging.Build{
-		Root:    root,
-		Version: debVersion,
-		Arch:    runtime.GOARCH,
-		BinDir:  bin,
-		GenDir:  filepath.Join(dir, "gen"),
-		OutDir:  filepath.Join(dir, "dist"),
-		Date:    packaging.SourceDate(root),
-	}
-	path, err := b.Package("deb")
+	paths, err := packaging.BuildAll(ctx, root, debVersion, "", []string{runtime.GOARCH}, []string{"deb"},
+		filepath.Join(dir, "dist"), filepath.Join(dir, "build"))
 	if err != nil {
 		t.Fatalf("build the deb: %v", err)
 	}
-	t.Logf("built %s in %v", filepath.Base(path), time.Since(start).Round(time.Second))
-	return path
+	t.Logf("built %s in %v", filepath.Base(paths[0]), time.Since(start).Round(time.Second))
+	return paths[0]
+}
+
+// publishRepo publishes deb as `make repo` does, signed with a throwaway
+// key, and returns the repository's directory.
+func publishRepo(t *testing.T, deb string) string {
+	t.Helper()
+	for _, tool := range []struct{ name, pkg string }{
+		{"gpg", "gnupg"}, {"reprepro", "reprepro"}, {"createrepo_c", "createrepo-c"},
+	} {
+		needTool(t, tool.name, tool.pkg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	key, err := repo.ThrowawayKey(ctx, filepath.Join(dir, "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer key.Close()
+	out := filepath.Join(dir, "repo")
+	if err := repo.Publish(ctx, out, []string{deb}, nil, key); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// testbedRepoURL is the test bed inventory's pacemaker_repo_url, an
+// http://address:port on the bed's network.
+func testbedRepoURL(t *testing.T, inventory string) string {
+	t.Helper()
+	var vars map[string]any
+	readYAML(t, filepath.Join(inventory, "group_vars", "pacemaker.yml"), &vars)
+	url, _ := vars["pacemaker_repo_url"].(string)
+	if vars["pacemaker_install_method"] != "repo" || !strings.HasPrefix(url, "http://") {
+		t.Fatalf("test bed inventory: pacemaker_install_method %v, pacemaker_repo_url %q; want repo and an http:// URL",
+			vars["pacemaker_install_method"], url)
+	}
+	return url
+}
+
+// checkInstallMethods: pm1 installed from the repository over HTTP, apt
+// having checked it with the key the role put in a keyring of its own; pm2
+// installed the file from the controller and knows no repository.
+func checkInstallMethods(t *testing.T, b *bed, repoURL string, requested []string) {
+	t.Helper()
+	policy := b.exec("pm1", "apt-cache", "policy", "storm-pacemaker")
+	if policy.err != nil || !strings.Contains(policy.stdout, repoURL+"/apt stable/main amd64 Packages") ||
+		!strings.Contains(policy.stdout, "Installed: 1.0.0~ansible.test-1") {
+		t.Errorf("pm1: storm-pacemaker is not installed from %s: %v\n%s", repoURL, policy.err, policy.stdout)
+	}
+	source, err := os.ReadFile(filepath.Join(b.hosts["pm1"].root, "etc/apt/sources.list.d/storm-pacemaker.list"))
+	if want := "deb [signed-by=/etc/apt/keyrings/storm-pacemaker.gpg] " + repoURL + "/apt stable main"; err != nil ||
+		!strings.Contains(string(source), want) {
+		t.Errorf("pm1: apt source %q (%v), want %q", source, err, want)
+	}
+	for _, want := range []string{"/storm-pacemaker.gpg", "/apt/dists/stable/InRelease",
+		"/apt/pool/main/s/storm-pacemaker/storm-pacemaker_1.0.0~ansible.test-1_amd64.deb"} {
+		if !slices.Contains(requested, want) {
+			t.Errorf("the repository was never asked for %s (asked: %q)", want, requested)
+		}
+	}
+	if r := b.exec("pm2", "dpkg-query", "-W", "-f", "${Version}", "storm-pacemaker"); r.stdout != "1.0.0~ansible.test-1" {
+		t.Errorf("pm2: storm-pacemaker %q installed from the file, want 1.0.0~ansible.test-1: %v", r.stdout, r.err)
+	}
+	if _, err := os.Stat(filepath.Join(b.hosts["pm2"].root, "etc/apt/sources.list.d/storm-pacemaker.list")); err == nil {
+		t.Error("pm2 (install method file) got the repository added")
+	}
 }
 
 // testbedHosts reads the test bed inventory: each host's address, the hosts

@@ -21,23 +21,51 @@ const addr = "127.0.0.1:6699"
 // procps).
 var rootOptions = nspawn.Options{Packages: nspawn.HostPackages}
 
-// TestDebOnBootedSystemd is the life of the deb on a Debian 12 host: apt
-// install, socket activation on the first connection, STATUS in systemctl
-// status, reload, a restart under load, an upgrade that keeps the admin's
-// config, remove and purge. Each step needs the ones before it.
+// Where the container finds the repository, and how its admin adds it:
+// the published key as a keyring of its own, named by signed-by.
+const (
+	repoDir     = "/srv/storm-pacemaker"
+	keyringPath = "/etc/apt/keyrings/storm-pacemaker.gpg"
+	sourceLine  = "deb [signed-by=" + keyringPath + "] file:" + repoDir + "/apt stable main\n"
+)
+
+// TestDebOnBootedSystemd is the life of the package on a Debian 12 host
+// that installs it as hosts do, from the signed apt repository: apt-get
+// update and install, socket activation on the first connection, STATUS in
+// systemctl status, reload, a restart under load, a repository re-signed
+// with a wrong key that apt refuses, an upgrade from the repository that
+// keeps the admin's config and the heartbeats, remove and purge. Each step
+// needs the ones before it.
 func TestDebOnBootedSystemd(t *testing.T) {
 	p := packages(t)
+	key, badKey := signingKeys(t)
 	m := nspawn.Boot(t, rootOptions)
-	m.CopyIn(t, p.oldDeb, "/root/old.deb")
-	m.CopyIn(t, p.newDeb, "/root/new.deb")
+	// The repository lives in the container's file system, as a mirror on
+	// a local disk would; republishing replaces it there.
+	hostRepo := filepath.Join(m.Root, repoDir)
+	publish(t, hostRepo, key, []string{p.oldDeb}, nil)
 
-	step(t, m, "install", func(t *testing.T) {
-		out := m.MustRun(t, "apt-get", "install", "-y", "-q", "--no-install-recommends", "/root/old.deb")
+	step(t, m, "install from the repository", func(t *testing.T) {
+		// The container has no network: Debian's own mirror is taken out,
+		// so that apt-get update fails for our repository's sake only.
+		m.WriteFile(t, "/etc/apt/sources.list", nil, 0o644)
+		pub, err := os.ReadFile(filepath.Join(hostRepo, "storm-pacemaker.gpg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.WriteFile(t, keyringPath, pub, 0o644)
+		m.WriteFile(t, "/etc/apt/sources.list.d/storm-pacemaker.list", []byte(sourceLine), 0o644)
+		update := m.MustRun(t, "apt-get", "update")
+		if strings.Contains(update, "W:") || strings.Contains(update, "E:") {
+			t.Errorf("apt-get update warned:\n%s", update)
+		}
+		out := m.MustRun(t, "apt-get", "install", "-y", "-q", "--no-install-recommends", "storm-pacemaker")
 		if strings.Contains(out, "Could not execute systemctl") {
 			t.Errorf("apt-get install:\n%s", out)
 		}
 		expectRun(t, m, []check{
-			{"installed version", []string{"dpkg-query", "-W", "-f", "${Version} ${Status}", "pacemaker"}, "1.0.0-1 install ok installed"},
+			{"installed version", []string{"dpkg-query", "-W", "-f", "${Version} ${Status}", "storm-pacemaker"}, "1.0.0-1 install ok installed"},
+			{"from the repository", []string{"apt-cache", "policy", "storm-pacemaker"}, "file:" + repoDir + "/apt stable/main amd64 Packages"},
 			{"binary version", []string{"pacemaker", "--version"}, oldVersion},
 			{"system user", []string{"getent", "passwd", "pacemaker"}, ":/nonexistent:/usr/sbin/nologin"},
 			{"keytab directory", []string{"stat", "-c", "%U:%G %a", "/etc/pacemaker/keytabs"}, "root:pacemaker 750"},
@@ -123,8 +151,32 @@ func TestDebOnBootedSystemd(t *testing.T) {
 		}
 	})
 
+	step(t, m, "a repository signed with another key is refused", func(t *testing.T) {
+		publish(t, hostRepo, badKey, []string{p.newDeb}, nil)
+		// A host that knows the repository keeps its verified index
+		// (apt warns and exits 0) and upgrades nothing.
+		r := m.Run("apt-get", "update")
+		if out := r.Stdout + r.Stderr; !strings.Contains(out, "NO_PUBKEY") || !strings.Contains(out, "The repository is not updated") {
+			t.Errorf("apt-get update took a repository signed with another key: %v\n%s", r.Err, r)
+		}
+		m.Run("apt-get", "upgrade", "-y", "-q")
+		expectRun(t, m, []check{
+			{"nothing upgraded", []string{"dpkg-query", "-W", "-f", "${Version}", "storm-pacemaker"}, "1.0.0-1"},
+			{"candidate unchanged", []string{"apt-cache", "policy", "storm-pacemaker"}, "Candidate: 1.0.0-1"},
+		})
+		// A host that never saw it fails the update and has no candidate.
+		m.MustRun(t, "sh", "-c", "rm -f /var/lib/apt/lists/*storm-pacemaker*")
+		r = m.Run("apt-get", "update")
+		if r.ExitCode() != 100 || !strings.Contains(r.Stderr, "is not signed") {
+			t.Errorf("apt-get update of a new repository signed with another key: exit %d, want 100 and \"is not signed\"\n%s", r.ExitCode(), r)
+		}
+		if r := m.Run("apt-get", "install", "-y", "-q", "--reinstall", "storm-pacemaker"); r.Err == nil {
+			t.Errorf("apt-get installed from a repository signed with another key:\n%s", r)
+		}
+	})
+
 	edited := []byte(nil)
-	step(t, m, "upgrade keeps the edited config", func(t *testing.T) {
+	step(t, m, "upgrade from the repository keeps the edited config", func(t *testing.T) {
 		conf := filepath.Join(m.Root, "etc/pacemaker/pacemaker.yaml")
 		b, err := os.ReadFile(conf)
 		if err != nil {
@@ -134,7 +186,9 @@ func TestDebOnBootedSystemd(t *testing.T) {
 		if err := os.WriteFile(conf, edited, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out := m.MustRun(t, "apt-get", "install", "-y", "-q", "--no-install-recommends", "/root/new.deb")
+		publish(t, hostRepo, key, []string{p.newDeb}, nil)
+		m.MustRun(t, "apt-get", "update")
+		out := m.MustRun(t, "apt-get", "upgrade", "-y", "-q")
 		if got, _ := os.ReadFile(conf); string(got) != string(edited) {
 			t.Errorf("the upgrade changed the edited config:\n%s\napt-get:\n%s", got, out)
 		}
@@ -142,7 +196,7 @@ func TestDebOnBootedSystemd(t *testing.T) {
 			t.Errorf("the upgrade left %v", matches)
 		}
 		expectRun(t, m, []check{
-			{"installed version", []string{"dpkg-query", "-W", "-f", "${Version}", "pacemaker"}, "1.0.1-1"},
+			{"installed version", []string{"dpkg-query", "-W", "-f", "${Version}", "storm-pacemaker"}, "1.0.1-1"},
 			{"binary version", []string{"pacemaker", "--version"}, newVersion},
 			{"config in effect", []string{"pacemaker", "--print-config"}, "pacemaker.max.keys: 500000"},
 			{"socket still enabled", []string{"systemctl", "is-enabled", "pacemaker.socket"}, "enabled"},
@@ -167,7 +221,7 @@ func TestDebOnBootedSystemd(t *testing.T) {
 		// What an admin put there: a keytab and a JAAS file.
 		m.WriteFile(t, "/etc/pacemaker/keytabs/pacemaker.keytab", []byte("not really a keytab"), 0o640)
 		m.WriteFile(t, "/etc/pacemaker/jaas.conf", []byte("PacemakerDigest {\n};\n"), 0o640)
-		m.MustRun(t, "apt-get", "remove", "-y", "-q", "pacemaker")
+		m.MustRun(t, "apt-get", "remove", "-y", "-q", "storm-pacemaker")
 		for _, unit := range []string{"pacemaker.socket", "pacemaker.service"} {
 			if out := strings.TrimSpace(m.Run("systemctl", "is-active", unit).Stdout); out != "inactive" {
 				t.Errorf("%s is %q after remove, want inactive", unit, out)
@@ -189,7 +243,7 @@ func TestDebOnBootedSystemd(t *testing.T) {
 	})
 
 	step(t, m, "purge", func(t *testing.T) {
-		r := m.Run("apt-get", "purge", "-y", "-q", "pacemaker")
+		r := m.Run("apt-get", "purge", "-y", "-q", "storm-pacemaker")
 		if r.Err != nil {
 			t.Fatalf("apt-get purge: %v\n%s", r.Err, r)
 		}
@@ -210,9 +264,9 @@ func TestDebOnBootedSystemd(t *testing.T) {
 			t.Errorf("purge does not tell that it kept the keytabs:\n%s", r)
 		}
 		// dpkg forgets a purged package (or keeps it as "un").
-		if r := m.Run("dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "pacemaker"); !strings.Contains(r.Stderr, "no packages found") &&
+		if r := m.Run("dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "storm-pacemaker"); !strings.Contains(r.Stderr, "no packages found") &&
 			strings.TrimSpace(r.Stdout) != "un" {
-			t.Errorf("dpkg still knows pacemaker after purge:\n%s", r)
+			t.Errorf("dpkg still knows storm-pacemaker after purge:\n%s", r)
 		}
 		// The user stays (files elsewhere may carry its id), as Debian's
 		// policy for system users says.
@@ -247,7 +301,7 @@ func TestDebWithoutSystemd(t *testing.T) {
 		!strings.HasSuffix(target, "/systemd/system/pacemaker.socket") {
 		t.Errorf("pacemaker.socket not enabled for the next boot: %q, %v", target, err)
 	}
-	if r := nspawn.Exec(t, root, "dpkg", "--purge", "pacemaker"); r.Err != nil {
+	if r := nspawn.Exec(t, root, "dpkg", "--purge", "storm-pacemaker"); r.Err != nil {
 		t.Fatalf("dpkg --purge without systemd: %v\n%s", r.Err, r)
 	}
 	if _, err := os.Lstat(filepath.Join(root, "etc/systemd/system/sockets.target.wants/pacemaker.socket")); err == nil {

@@ -1,20 +1,24 @@
-// Package booted installs the real packages where they run: the .deb in a
-// Debian 12 container with systemd booted as PID 1 (systemd-nspawn, see
-// internal/testutil/nspawn) and in one where systemd is not running, the
-// .rpm into a root with rpm --root. The Debian root is made with
-// debootstrap once and cached (test/booted/.cache); later runs take about a
-// minute, mostly building the two package versions.
+// Package booted installs the real packages where they run, the way hosts
+// install them: from the signed apt repository `make repo` publishes
+// (internal/packaging/repo) into a Debian 12 container with systemd booted
+// as PID 1 (systemd-nspawn, see internal/testutil/nspawn), the .deb file
+// into one where systemd is not running, and the signed .rpm into a root
+// with rpm --root. The Debian root is made with debootstrap once and cached
+// (test/booted/.cache); later runs take about two minutes, mostly building
+// the two package versions.
 package booted
 
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/packaging"
+	"github.com/storm-pacemaker/pacemaker/internal/packaging/repo"
 )
 
 // The two versions built: an install of the first, an upgrade to the second.
@@ -51,22 +55,13 @@ func packages(t *testing.T) pkgs {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		for _, v := range []string{oldVersion, newVersion} {
-			dir := filepath.Join(built.dir, v)
-			b := packaging.Build{Root: root, Version: v, Arch: "amd64", BinDir: filepath.Join(dir, "bin"),
-				GenDir: filepath.Join(dir, "gen"), OutDir: filepath.Join(built.dir, "out"), Date: packaging.SourceDate(root)}
-			if built.err = packaging.GoBuild(ctx, root, b.BinDir, b.Arch, v, ""); built.err != nil {
+			var paths []string
+			paths, built.err = packaging.BuildAll(ctx, root, v, "", []string{"amd64"}, packaging.Formats,
+				filepath.Join(built.dir, "out"), filepath.Join(built.dir, v))
+			if built.err != nil {
 				return
 			}
-			deb, err := b.Package("deb")
-			if err != nil {
-				built.err = err
-				return
-			}
-			rpm, err := b.Package("rpm")
-			if err != nil {
-				built.err = err
-				return
-			}
+			deb, rpm := paths[0], paths[1]
 			if v == oldVersion {
 				built.pkgs.oldDeb, built.pkgs.oldRPM = deb, rpm
 			} else {
@@ -81,10 +76,65 @@ func packages(t *testing.T) pkgs {
 	return built.pkgs
 }
 
+var keys struct {
+	once         sync.Once
+	dir          string
+	signing, bad *repo.Key
+	err          error
+}
+
+// signingKeys are two throwaway keys, made once per test process: the
+// repository's, and another one that hosts must not trust.
+func signingKeys(t *testing.T) (signing, bad *repo.Key) {
+	t.Helper()
+	for _, tool := range []struct{ name, pkg string }{
+		{"gpg", "gnupg"}, {"reprepro", "reprepro"}, {"rpmsign", "rpm"}, {"createrepo_c", "createrepo-c"},
+	} {
+		if _, err := exec.LookPath(tool.name); err != nil {
+			t.Skipf("SKIP: %s not installed (Debian package %s; scripts/install-deps.sh installs it)", tool.name, tool.pkg)
+		}
+	}
+	keys.once.Do(func() {
+		if keys.dir, keys.err = os.MkdirTemp("", "pacemaker-booted-keys-"); keys.err != nil {
+			return
+		}
+		ctx := context.Background()
+		if keys.signing, keys.err = repo.ThrowawayKey(ctx, filepath.Join(keys.dir, "signing")); keys.err != nil {
+			return
+		}
+		keys.bad, keys.err = repo.ThrowawayKey(ctx, filepath.Join(keys.dir, "bad"))
+	})
+	if keys.err != nil {
+		t.Fatal(keys.err)
+	}
+	return keys.signing, keys.bad
+}
+
+// publish writes the signed repositories of the given packages to dir, as
+// `make repo` does.
+func publish(t *testing.T, dir string, key *repo.Key, debs, rpms []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := repo.Publish(ctx, dir, debs, rpms, key); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("published %d packages in %v", len(debs)+len(rpms), time.Since(start).Round(10*time.Millisecond))
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
+	}
+	for _, k := range []*repo.Key{keys.signing, keys.bad} {
+		if k != nil {
+			k.Close()
+		}
+	}
+	if keys.dir != "" {
+		os.RemoveAll(keys.dir)
 	}
 	os.Exit(code)
 }

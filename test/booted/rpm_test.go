@@ -15,47 +15,63 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/nspawn"
 )
 
-// TestRPMIntoRoot installs, upgrades and erases the rpm with this machine's
-// rpm into a root (rpm --root), its scriptlets running chrooted there with
-// the root's shell, systemd-sysusers and systemctl (no RPM-family root can
-// be had here, so the Debian one stands in; no systemd runs in it, as in an
-// image build).
+// TestRPMIntoRoot installs, upgrades and erases the signed rpms of the
+// repository `make repo` publishes with this machine's rpm into a root
+// (rpm --root), its scriptlets running chrooted there with the root's
+// shell, systemd-sysusers and systemctl (no RPM-family root can be had
+// here, so the Debian one stands in; no systemd runs in it, as in an image
+// build). rpm checks each package's signature against the keys imported
+// into the root, as an EL host's dnf does with gpgcheck=1.
 func TestRPMIntoRoot(t *testing.T) {
 	if _, err := exec.LookPath("rpm"); err != nil {
 		t.Skip("SKIP: rpm not installed (Debian package rpm)")
 	}
 	p := packages(t)
+	key, _ := signingKeys(t)
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	publish(t, repoDir, key, nil, []string{p.oldRPM})
+	oldRPM := filepath.Join(repoDir, "rpm", filepath.Base(p.oldRPM))
 	root := nspawn.NewRoot(t, rootOptions)
-	rpm := func(args ...string) (string, string) {
-		t.Helper()
+	rpmCmd := func(args ...string) (string, string, error) {
 		// Dependencies are the target distribution's business: the root's
-		// rpm database knows none of its Debian packages.
+		// rpm database knows none of its Debian packages. Signatures are
+		// required, not only checked when present.
 		// (rpm takes --nodeps only when installing, erasing or verifying.)
-		flags := []string{"--root", root}
+		flags := []string{"--root", root, "--define", "_pkgverify_level signature"}
 		if len(args) > 0 && slices.Contains([]string{"-i", "-U", "-e", "-V"}, args[0]) {
-			flags = append(flags, "--nodeps", "--nosignature")
+			flags = append(flags, "--nodeps")
 		}
 		cmd := exec.Command("rpm", append(flags, args...)...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("rpm %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		err := cmd.Run()
+		return stdout.String(), stderr.String(), err
+	}
+	rpm := func(args ...string) (string, string) {
+		t.Helper()
+		stdout, stderr, err := rpmCmd(args...)
+		if err != nil {
+			t.Fatalf("rpm %s: %v\n%s%s", strings.Join(args, " "), err, stdout, stderr)
 		}
-		if strings.Contains(stderr.String(), "scriptlet") {
-			t.Errorf("rpm %s: a scriptlet failed:\n%s", strings.Join(args, " "), stderr.String())
+		if strings.Contains(stderr, "scriptlet") {
+			t.Errorf("rpm %s: a scriptlet failed:\n%s", strings.Join(args, " "), stderr)
 		}
-		return stdout.String(), stderr.String()
+		return stdout, stderr
 	}
 	if out, err := exec.Command("rpm", "--root", root, "--initdb").CombinedOutput(); err != nil {
 		t.Fatalf("rpm --initdb: %v\n%s", err, out)
 	}
+	if stdout, stderr, err := rpmCmd("-i", oldRPM); err == nil || !strings.Contains(stderr, "NOKEY") {
+		t.Fatalf("rpm -i before the key was imported: %v, want a NOKEY refusal\n%s%s", err, stdout, stderr)
+	}
+	rpm("--import", filepath.Join(repoDir, "storm-pacemaker.asc"))
 	in := func(p string) string { return filepath.Join(root, p) }
 
 	start := time.Now()
-	rpm("-i", p.oldRPM)
+	rpm("-i", oldRPM)
 	t.Logf("rpm -i took %v", time.Since(start).Round(time.Millisecond))
-	if q, _ := rpm("-q", "pacemaker"); strings.TrimSpace(q) != "pacemaker-1.0.0-1.x86_64" {
-		t.Errorf("rpm -q pacemaker = %q", q)
+	if q, _ := rpm("-q", "storm-pacemaker"); strings.TrimSpace(q) != "storm-pacemaker-1.0.0-1.x86_64" {
+		t.Errorf("rpm -q storm-pacemaker = %q", q)
 	}
 	// %pre made the user and group before unpacking, so the keytab
 	// directory got its group.
@@ -71,12 +87,12 @@ func TestRPMIntoRoot(t *testing.T) {
 		t.Errorf("keytabs: uid %d gid %d mode %v, want root, pacemaker (%d), 0750", sys.Uid, sys.Gid, st.Mode().Perm(), gid)
 	}
 	for _, f := range []string{"usr/lib/systemd/system/pacemaker.socket", "usr/lib/systemd/system/pacemaker.service",
-		"usr/lib/sysusers.d/pacemaker.conf", "usr/share/licenses/pacemaker/LICENSE", "usr/bin/pacemakerctl"} {
+		"usr/lib/sysusers.d/pacemaker.conf", "usr/share/licenses/storm-pacemaker/LICENSE", "usr/bin/pacemakerctl"} {
 		if _, err := os.Stat(in(f)); err != nil {
 			t.Errorf("installed: %v", err)
 		}
 	}
-	if out, _ := rpm("-V", "pacemaker"); out != "" {
+	if out, _ := rpm("-V", "storm-pacemaker"); out != "" {
 		t.Errorf("rpm -V after install:\n%s", out)
 	}
 
@@ -90,9 +106,10 @@ func TestRPMIntoRoot(t *testing.T) {
 	if err := os.WriteFile(conf, edited, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rpm("-U", p.newRPM)
-	if q, _ := rpm("-q", "pacemaker"); strings.TrimSpace(q) != "pacemaker-1.0.1-1.x86_64" {
-		t.Errorf("after upgrade rpm -q pacemaker = %q", q)
+	publish(t, repoDir, key, nil, []string{p.newRPM})
+	rpm("-U", filepath.Join(repoDir, "rpm", filepath.Base(p.newRPM)))
+	if q, _ := rpm("-q", "storm-pacemaker"); strings.TrimSpace(q) != "storm-pacemaker-1.0.1-1.x86_64" {
+		t.Errorf("after upgrade rpm -q storm-pacemaker = %q", q)
 	}
 	if got, _ := os.ReadFile(conf); !bytes.Equal(got, edited) {
 		t.Errorf("the upgrade changed the edited config")
@@ -106,9 +123,9 @@ func TestRPMIntoRoot(t *testing.T) {
 	if err := os.WriteFile(in("etc/pacemaker/keytabs/pacemaker.keytab"), []byte("x"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	rpm("-e", "pacemaker")
+	rpm("-e", "storm-pacemaker")
 	for _, f := range []string{"usr/bin/pacemaker", "usr/lib/systemd/system/pacemaker.socket", "etc/pacemaker/pacemaker.yaml",
-		"usr/share/doc/pacemaker", "usr/share/licenses/pacemaker"} {
+		"usr/share/doc/storm-pacemaker", "usr/share/licenses/storm-pacemaker"} {
 		if _, err := os.Lstat(in(f)); err == nil {
 			t.Errorf("%s is still there after rpm -e", f)
 		}
