@@ -170,8 +170,11 @@ func TestDebOnBootedSystemd(t *testing.T) {
 		if r.ExitCode() != 100 || !strings.Contains(r.Stderr, "is not signed") {
 			t.Errorf("apt-get update of a new repository signed with another key: exit %d, want 100 and \"is not signed\"\n%s", r.ExitCode(), r)
 		}
-		if r := m.Run("apt-get", "install", "-y", "-q", "--reinstall", "storm-pacemaker"); r.Err == nil {
-			t.Errorf("apt-get installed from a repository signed with another key:\n%s", r)
+		if out := m.MustRun(t, "apt-cache", "policy", "storm-pacemaker"); strings.Contains(out, "file:"+repoDir) {
+			t.Errorf("apt offers packages of a repository signed with another key:\n%s", out)
+		}
+		if r := m.Run("apt-get", "install", "-y", "-q", "--reinstall", "storm-pacemaker"); !strings.Contains(r.Stdout, "cannot be downloaded") {
+			t.Errorf("apt-get install --reinstall from a repository signed with another key: %v\n%s", r.Err, r)
 		}
 	})
 
