@@ -49,7 +49,9 @@ const operatorJAAS = `StormServer {
 
 // TestSitePlaybookOnBootedHosts runs site.yml against the test bed inventory
 // on five booted Debian hosts, twice (the second run must change nothing),
-// then verify.yml, then checks the hosts itself; finally it moves pm1 to
+// pm1 installing from the signed repository served over HTTP on the bed's
+// network and pm2 from the package file, then verify.yml, then checks the
+// hosts itself; finally it moves pm1 to
 // another port and lowers a limit, which restarts the socket and reloads.
 // The playbooks run as an operator runs them: ansible-playbook with the
 // repository's ansible.cfg, the test bed inventory and one more inventory
