@@ -210,7 +210,7 @@ func publishRepo(t *testing.T, deb string) string {
 	}
 	defer key.Close()
 	out := filepath.Join(dir, "repo")
-	if err := repo.Publish(ctx, out, []string{deb}, nil, key); err != nil {
+	if err := repo.Publish(ctx, out, []string{deb}, key); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -43,7 +43,7 @@ func TestDebOnBootedSystemd(t *testing.T) {
 	// The repository lives in the container's file system, as a mirror on
 	// a local disk would; republishing replaces it there.
 	hostRepo := filepath.Join(m.Root, repoDir)
-	publish(t, hostRepo, key, []string{p.oldDeb}, nil)
+	publish(t, hostRepo, key, []string{p.oldDeb})
 
 	step(t, m, "install from the repository", func(t *testing.T) {
 		// The container has no network: Debian's own mirror is taken out,
@@ -152,7 +152,7 @@ func TestDebOnBootedSystemd(t *testing.T) {
 	})
 
 	step(t, m, "a repository signed with another key is refused", func(t *testing.T) {
-		publish(t, hostRepo, badKey, []string{p.newDeb}, nil)
+		publish(t, hostRepo, badKey, []string{p.newDeb})
 		// A host that knows the repository keeps its verified index
 		// (apt warns and exits 0) and upgrades nothing.
 		r := m.Run("apt-get", "update")
@@ -189,7 +189,7 @@ func TestDebOnBootedSystemd(t *testing.T) {
 		if err := os.WriteFile(conf, edited, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		publish(t, hostRepo, key, []string{p.newDeb}, nil)
+		publish(t, hostRepo, key, []string{p.newDeb})
 		m.MustRun(t, "apt-get", "update")
 		out := m.MustRun(t, "apt-get", "upgrade", "-y", "-q")
 		if got, _ := os.ReadFile(conf); string(got) != string(edited) {

@@ -112,15 +112,15 @@ func signingKeys(t *testing.T) (signing, bad *repo.Key) {
 
 // publish writes the signed repositories of the given packages to dir, as
 // `make repo` does.
-func publish(t *testing.T, dir string, key *repo.Key, debs, rpms []string) {
+func publish(t *testing.T, dir string, key *repo.Key, packages []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	if err := repo.Publish(ctx, dir, debs, rpms, key); err != nil {
+	if err := repo.Publish(ctx, dir, packages, key); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("published %d packages in %v", len(debs)+len(rpms), time.Since(start).Round(10*time.Millisecond))
+	t.Logf("published %d packages in %v", len(packages), time.Since(start).Round(10*time.Millisecond))
 }
 
 func TestMain(m *testing.M) {

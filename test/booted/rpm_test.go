@@ -29,7 +29,7 @@ func TestRPMIntoRoot(t *testing.T) {
 	p := packages(t)
 	key, _ := signingKeys(t)
 	repoDir := filepath.Join(t.TempDir(), "repo")
-	publish(t, repoDir, key, nil, []string{p.oldRPM})
+	publish(t, repoDir, key, []string{p.oldRPM})
 	oldRPM := filepath.Join(repoDir, "rpm", filepath.Base(p.oldRPM))
 	root := nspawn.NewRoot(t, rootOptions)
 	rpmCmd := func(args ...string) (string, string, error) {
@@ -106,7 +106,7 @@ func TestRPMIntoRoot(t *testing.T) {
 	if err := os.WriteFile(conf, edited, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	publish(t, repoDir, key, nil, []string{p.newRPM})
+	publish(t, repoDir, key, []string{p.newRPM})
 	rpm("-U", filepath.Join(repoDir, "rpm", filepath.Base(p.newRPM)))
 	if q, _ := rpm("-q", "storm-pacemaker"); strings.TrimSpace(q) != "storm-pacemaker-1.0.1-1.x86_64" {
 		t.Errorf("after upgrade rpm -q storm-pacemaker = %q", q)

@@ -35,13 +35,24 @@ const KeyName = "storm-pacemaker"
 // Arches are the Debian architectures the apt repository lists.
 var Arches = []string{"amd64", "arm64"}
 
-// Publish writes the repositories of debs and rpms into dir, replacing what
-// was there; the rpms are copied and signed there, the debs go in as they
-// are (apt checks them by the signed indexes). It builds beside dir and
-// renames, so a web server serving dir never sees half a repository.
-func Publish(ctx context.Context, dir string, debs, rpms []string, key *Key) error {
+// Publish writes the repositories of the packages (.deb and .rpm files)
+// into dir, replacing what was there; the rpms are copied and signed there,
+// the debs go in as they are (apt checks them by the signed indexes). It
+// builds beside dir and renames, so a web server serving dir never sees
+// half a repository.
+func Publish(ctx context.Context, dir string, packages []string, key *Key) error {
 	dir = abs(dir)
-	debs, rpms = absAll(debs), absAll(rpms)
+	var debs, rpms []string
+	for _, p := range packages {
+		switch filepath.Ext(p) {
+		case ".deb":
+			debs = append(debs, abs(p))
+		case ".rpm":
+			rpms = append(rpms, abs(p))
+		default:
+			return fmt.Errorf("publish %s: not a .deb or .rpm", p)
+		}
+	}
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", parent, err)
@@ -184,12 +195,4 @@ func (k *Key) run(ctx context.Context, name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out.String())
 	}
 	return nil
-}
-
-func absAll(paths []string) []string {
-	out := make([]string, len(paths))
-	for i, p := range paths {
-		out[i] = abs(p)
-	}
-	return out
 }

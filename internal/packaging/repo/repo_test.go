@@ -53,14 +53,6 @@ func publish(t *testing.T) (dir string, key, evil *Key) {
 			published.err = err
 			return
 		}
-		var debs, rpms []string
-		for _, p := range paths {
-			if strings.HasSuffix(p, ".deb") {
-				debs = append(debs, p)
-			} else {
-				rpms = append(rpms, p)
-			}
-		}
 		if published.key, published.err = ThrowawayKey(ctx, filepath.Join(work, "key")); published.err != nil {
 			return
 		}
@@ -68,7 +60,7 @@ func publish(t *testing.T) (dir string, key, evil *Key) {
 			return
 		}
 		published.dir = filepath.Join(work, "repo")
-		published.err = Publish(ctx, published.dir, debs, rpms, published.key)
+		published.err = Publish(ctx, published.dir, paths, published.key)
 		t.Logf("built and published %d packages in %v", len(paths), time.Since(start).Round(100*time.Millisecond))
 	})
 	if published.err != nil {

@@ -41,32 +41,50 @@ func run(ctx context.Context, args []string) error {
 		return publish(ctx, args[1:])
 	}
 	fs := flag.NewFlagSet("pmpackage", flag.ContinueOnError)
-	version := fs.String("version", "", "version, as git describe prints it without the v (the Makefile's VERSION)")
-	arches := fs.String("arch", strings.Join(packaging.Arches, ","), "Go architectures, separated by commas or spaces")
+	bf := addBuildFlags(fs, "directory for the binaries and generated files")
 	formats := fs.String("format", strings.Join(packaging.Formats, ","), "package formats (deb, rpm), separated by commas or spaces")
 	out := fs.String("out", "dist", "directory the packages are written to")
-	work := fs.String("work", ".cache/packaging", "directory for the binaries and generated files")
-	ldflags := fs.String("ldflags", "", "Go linker flags (default: -s -w and the version)")
-	root := fs.String("root", ".", "repository root")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *version == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return flag.ErrHelp
-	}
-	rootDir, err := filepath.Abs(*root)
+	rootDir, err := bf.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	_, err = build(ctx, rootDir, *version, *ldflags, list(*arches), list(*formats), absUnder(rootDir, *out), absUnder(rootDir, *work))
+	_, err = build(ctx, rootDir, bf, list(*formats), absUnder(rootDir, *out))
 	return err
+}
+
+// buildFlags are the flags of a build, which both the package build and
+// repo take.
+type buildFlags struct {
+	version, arches, ldflags, work, root *string
+}
+
+func addBuildFlags(fs *flag.FlagSet, workUsage string) buildFlags {
+	return buildFlags{
+		version: fs.String("version", "", "version, as git describe prints it without the v (the Makefile's VERSION)"),
+		arches:  fs.String("arch", strings.Join(packaging.Arches, ","), "Go architectures, separated by commas or spaces"),
+		ldflags: fs.String("ldflags", "", "Go linker flags (default: -s -w and the version)"),
+		work:    fs.String("work", ".cache/packaging", workUsage),
+		root:    fs.String("root", ".", "repository root"),
+	}
+}
+
+// parse parses args, which must set -version and name nothing else, and
+// returns the absolute repository root.
+func (bf buildFlags) parse(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if *bf.version == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return "", flag.ErrHelp
+	}
+	return filepath.Abs(*bf.root)
 }
 
 // build builds the packages (packaging.BuildAll) and prints each one's path
 // and size.
-func build(ctx context.Context, rootDir, version, ldflags string, arches, formats []string, out, work string) ([]string, error) {
-	paths, err := packaging.BuildAll(ctx, rootDir, version, ldflags, arches, formats, out, work)
+func build(ctx context.Context, rootDir string, bf buildFlags, formats []string, out string) ([]string, error) {
+	paths, err := packaging.BuildAll(ctx, rootDir, *bf.version, *bf.ldflags, list(*bf.arches), formats, out, absUnder(rootDir, *bf.work))
 	if err != nil {
 		return nil, err
 	}
@@ -85,39 +103,20 @@ func build(ctx context.Context, rootDir, version, ldflags string, arches, format
 // signed apt and dnf repositories (internal/packaging/repo).
 func publish(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("pmpackage repo", flag.ContinueOnError)
-	version := fs.String("version", "", "version, as git describe prints it without the v")
-	arches := fs.String("arch", strings.Join(packaging.Arches, ","), "Go architectures, separated by commas or spaces")
-	ldflags := fs.String("ldflags", "", "Go linker flags (default: -s -w and the version)")
+	bf := addBuildFlags(fs, "directory for the binaries, generated files and packages")
 	out := fs.String("out", "dist/repo", "directory the repositories are written to (replaced)")
-	work := fs.String("work", ".cache/packaging", "directory for the binaries, generated files and packages")
 	keyHome := fs.String("throwaway-key", "dist/throwaway-signing-key", "gpg home of the throwaway key used when $"+repo.KeyEnv+" is unset")
-	root := fs.String("root", ".", "repository root")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *version == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return flag.ErrHelp
-	}
-	rootDir, err := filepath.Abs(*root)
+	rootDir, err := bf.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	pkgDir := absUnder(rootDir, filepath.Join(*work, "repo-packages"))
+	pkgDir := absUnder(rootDir, filepath.Join(*bf.work, "repo-packages"))
 	if err := os.RemoveAll(pkgDir); err != nil {
 		return err
 	}
-	paths, err := build(ctx, rootDir, *version, *ldflags, list(*arches), packaging.Formats, pkgDir, absUnder(rootDir, *work))
+	paths, err := build(ctx, rootDir, bf, packaging.Formats, pkgDir)
 	if err != nil {
 		return err
-	}
-	var debs, rpms []string
-	for _, p := range paths {
-		if strings.HasSuffix(p, ".deb") {
-			debs = append(debs, p)
-		} else {
-			rpms = append(rpms, p)
-		}
 	}
 	key, note, err := repo.OpenKey(ctx, os.Getenv(repo.KeyEnv), absUnder(rootDir, *keyHome))
 	if err != nil {
@@ -128,7 +127,7 @@ func publish(ctx context.Context, args []string) error {
 		fmt.Fprintln(os.Stderr, "pmpackage repo:", note)
 	}
 	dir := absUnder(rootDir, *out)
-	if err := repo.Publish(ctx, dir, debs, rpms, key); err != nil {
+	if err := repo.Publish(ctx, dir, paths, key); err != nil {
 		return err
 	}
 	rel, _ := filepath.Rel(rootDir, dir)
