@@ -262,8 +262,8 @@ func writeChangelog(root, genDir, fullVersion, packager string, date time.Time) 
 	return nil
 }
 
-// BuildFlags are the go build flags of every packaged binary (the
-// Makefile's build and .goreleaser.yaml use the same). -buildmode=pie:
+// BuildFlags are the go build flags of every packaged binary
+// (.goreleaser.yaml's builds use the same; a test compares). -buildmode=pie:
 // position-independent, so the kernel loads the code at a random address
 // as it does every distribution binary. With CGO_ENABLED=0 Go's own linker
 // writes it: no shared library is needed (no DT_NEEDED entry), only the

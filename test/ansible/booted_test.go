@@ -196,10 +196,8 @@ func testDeb(t *testing.T) string {
 // key, and returns the repository's directory.
 func publishRepo(t *testing.T, deb string) string {
 	t.Helper()
-	for _, tool := range []struct{ name, pkg string }{
-		{"gpg", "gnupg"}, {"reprepro", "reprepro"}, {"createrepo_c", "createrepo-c"},
-	} {
-		needTool(t, tool.name, tool.pkg)
+	for _, tool := range repo.Tools {
+		needTool(t, tool.Name, tool.Package)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

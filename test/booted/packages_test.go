@@ -87,11 +87,9 @@ var keys struct {
 // repository's, and another one that hosts must not trust.
 func signingKeys(t *testing.T) (signing, bad *repo.Key) {
 	t.Helper()
-	for _, tool := range []struct{ name, pkg string }{
-		{"gpg", "gnupg"}, {"reprepro", "reprepro"}, {"rpmsign", "rpm"}, {"createrepo_c", "createrepo-c"},
-	} {
-		if _, err := exec.LookPath(tool.name); err != nil {
-			t.Skipf("SKIP: %s not installed (Debian package %s; scripts/install-deps.sh installs it)", tool.name, tool.pkg)
+	for _, tool := range repo.Tools {
+		if _, err := exec.LookPath(tool.Name); err != nil {
+			t.Skipf("SKIP: %s not installed (Debian package %s; scripts/install-deps.sh installs it)", tool.Name, tool.Package)
 		}
 	}
 	keys.once.Do(func() {

@@ -32,6 +32,12 @@ const (
 // KeyName names the public key files at the repository's top.
 const KeyName = "storm-pacemaker"
 
+// Tools are the programs Publish runs, with the Debian packages that ship
+// them (scripts/install-deps.sh installs them).
+var Tools = []struct{ Name, Package string }{
+	{"gpg", "gnupg"}, {"reprepro", "reprepro"}, {"rpmsign", "rpm"}, {"createrepo_c", "createrepo-c"},
+}
+
 // Arches are the Debian architectures the apt repository lists.
 var Arches = []string{"amd64", "arm64"}
 

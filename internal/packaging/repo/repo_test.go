@@ -31,12 +31,10 @@ var published struct {
 // which the repository must not trust.
 func publish(t *testing.T) (dir string, key, evil *Key) {
 	t.Helper()
-	for _, tool := range []struct{ name, pkg string }{
-		{"gpg", "gnupg"}, {"gpgv", "gpgv"}, {"reprepro", "reprepro"}, {"rpmsign", "rpm"},
-		{"createrepo_c", "createrepo-c"},
-	} {
-		needTool(t, tool.name, tool.pkg)
+	for _, tool := range Tools {
+		needTool(t, tool.Name, tool.Package)
 	}
+	needTool(t, "gpgv", "gpgv")
 	published.once.Do(func() {
 		work, err := os.MkdirTemp("", "pacemaker-repo-test-")
 		if err != nil {
