@@ -46,19 +46,7 @@ func TestDebOnBootedSystemd(t *testing.T) {
 	publish(t, hostRepo, key, []string{p.oldDeb})
 
 	step(t, m, "install from the repository", func(t *testing.T) {
-		// The container has no network: Debian's own mirror is taken out,
-		// so that apt-get update fails for our repository's sake only.
-		m.WriteFile(t, "/etc/apt/sources.list", nil, 0o644)
-		pub, err := os.ReadFile(filepath.Join(hostRepo, "storm-pacemaker.gpg"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.WriteFile(t, keyringPath, pub, 0o644)
-		m.WriteFile(t, "/etc/apt/sources.list.d/storm-pacemaker.list", []byte(sourceLine), 0o644)
-		update := m.MustRun(t, "apt-get", "update")
-		if strings.Contains(update, "W:") || strings.Contains(update, "E:") {
-			t.Errorf("apt-get update warned:\n%s", update)
-		}
+		addRepository(t, m, hostRepo)
 		out := m.MustRun(t, "apt-get", "install", "-y", "-q", "--no-install-recommends", "storm-pacemaker")
 		if strings.Contains(out, "Could not execute systemctl") {
 			t.Errorf("apt-get install:\n%s", out)
@@ -309,6 +297,25 @@ func TestDebWithoutSystemd(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(root, "etc/systemd/system/sockets.target.wants/pacemaker.socket")); err == nil {
 		t.Error("purge left the socket enabled")
+	}
+}
+
+// addRepository does what the README tells an admin: the repository's key
+// in a keyring of its own, a source naming it, apt-get update.
+func addRepository(t *testing.T, m *nspawn.Machine, hostRepo string) {
+	t.Helper()
+	// The container has no network: Debian's own mirror is taken out, so
+	// that apt-get update fails for our repository's sake only.
+	m.WriteFile(t, "/etc/apt/sources.list", nil, 0o644)
+	pub, err := os.ReadFile(filepath.Join(hostRepo, "storm-pacemaker.gpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.WriteFile(t, keyringPath, pub, 0o644)
+	m.WriteFile(t, "/etc/apt/sources.list.d/storm-pacemaker.list", []byte(sourceLine), 0o644)
+	update := m.MustRun(t, "apt-get", "update")
+	if strings.Contains(update, "W:") || strings.Contains(update, "E:") {
+		t.Errorf("apt-get update warned:\n%s", update)
 	}
 }
 
