@@ -107,7 +107,7 @@ func attackRun(t *testing.T, config string) (*target, func(bound int64)) {
 	return p, func(bound int64) {
 		t.Helper()
 		time.Sleep(300 * time.Millisecond) // the honest client's rounds after the attack
-		lat := h.finish(t, t.Name())
+		lat := h.Finish(t, t.Name())
 		peak := w.finish()
 		p.alive(t)
 		t.Logf("RSS before %s, peak %s (bound %s); honest client %s", mib(before), mib(peak), mib(bound), lat)

@@ -133,7 +133,7 @@ func bulkDelete(t *testing.T, n, size int, path string, key func(i int) string) 
 	}
 	took := time.Since(t0)
 	time.Sleep(300 * time.Millisecond)
-	lat := h.finish(t, "during DELETE_PATH")
+	lat := h.Finish(t, "during DELETE_PATH")
 	peak := w.finish()
 	left, err := c.Children(ctx, path)
 	if err != nil || len(left) != 0 {
@@ -201,7 +201,7 @@ func TestTTLSweepOfManyKeys(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
-	lat := h.finish(t, "during the TTL sweep")
+	lat := h.Finish(t, "during the TTL sweep")
 	back, now := settledRSS(t, p.PID(), memoryBack(idle, n, 1024), 20*time.Second)
 	t.Logf("RESULT TTL sweep of %d x 1 KiB: gone %v after the fill, honest client %s; RSS full %s, %s after %v",
 		n, time.Since(t0).Round(time.Millisecond), lat, mib(full), mib(now), back.Round(10*time.Millisecond))

@@ -92,7 +92,7 @@ func TestWarningFlood(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	lat := h.finish(t, "during the warning flood")
+	lat := h.Finish(t, "during the warning flood")
 	peak := w.finish()
 	lines := strings.Count(p.Log(), "\n") - linesBefore
 	t.Logf("RESULT warning flood: %d bad frames in %v -> %d log lines (%.0f lines/s); peak RSS %s (idle %s); honest client %s",

@@ -143,7 +143,7 @@ func TestMetricsPortFlood(t *testing.T) {
 	maxFDs = max(maxFDs, openFDs(p.PID()))
 	peak := w.finish()
 	health := hp.finish()
-	lat := h.finish(t, "during the metrics-port flood")
+	lat := h.Finish(t, "during the metrics-port flood")
 	t.Logf("RESULT metrics-port flood: %d idle keep-alive + %d x 1 MiB headers (%d refused): daemon fds %d idle, %d after the idle ones, %d at most; peak RSS %s (idle %s); /healthz %s; honest client %s",
 		idleConns, bigHeaders, refused.Load(), fdsIdle, fdsAfterIdle, maxFDs, mib(peak), mib(idle), health, lat)
 	p.alive(t)

@@ -7,21 +7,17 @@
 package attack
 
 import (
-	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/storm-pacemaker/pacemaker/internal/client"
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/worker"
 )
 
 func TestMain(m *testing.M) { os.Exit(daemon.Main(m)) }
@@ -117,95 +113,9 @@ func (w *rssWatch) finish() int64 {
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-// honest is a well-behaved worker: it writes its heartbeat and reads it
-// back every few milliseconds on one connection, measuring each round trip.
-type honest struct {
-	mu     sync.Mutex
-	lat    []time.Duration
-	errs   atomic.Int64
-	first  atomic.Pointer[error]
-	stop   chan struct{}
-	done   chan struct{}
-	rounds atomic.Int64
-}
-
-func startHonest(t *testing.T, addr string) *honest {
+// startHonest starts a well-behaved worker against addr (its 20 keys under
+// /workerbeats/honest-topo); Finish reports its latency.
+func startHonest(t *testing.T, addr string) *worker.Worker {
 	t.Helper()
-	c, err := client.Dial(context.Background(), addr, client.Options{})
-	if err != nil {
-		t.Fatalf("honest client: %v", err)
-	}
-	h := &honest{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(h.done)
-		defer c.Close()
-		beat := make([]byte, 600)
-		for i := 0; ; i++ {
-			select {
-			case <-h.stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			key := fmt.Sprintf("/workerbeats/honest-topo/sup-%d-6700", i%20)
-			copy(beat, fmt.Sprintf("beat %d", i))
-			ctx, cancel := context.WithTimeout(context.Background(), hangBound)
-			t0 := time.Now()
-			err := c.SendPulse(ctx, key, beat)
-			if err == nil {
-				var got []byte
-				var ok bool
-				got, ok, err = c.GetPulse(ctx, key)
-				if err == nil && (!ok || string(got) != string(beat)) {
-					err = fmt.Errorf("read back %q: found=%v, %d bytes", key, ok, len(got))
-				}
-			}
-			cancel()
-			if err != nil {
-				if h.errs.Add(1) == 1 {
-					h.first.Store(&err)
-				}
-				if c.Err() != nil {
-					return
-				}
-				continue
-			}
-			d := time.Since(t0)
-			h.mu.Lock()
-			h.lat = append(h.lat, d)
-			h.mu.Unlock()
-			h.rounds.Add(1)
-		}
-	}()
-	return h
-}
-
-// finish stops the client, logs its latency and fails the test on any
-// error or when it was never answered. It returns the latency summary.
-func (h *honest) finish(t *testing.T, phase string) string {
-	t.Helper()
-	close(h.stop)
-	<-h.done
-	s := h.summary()
-	t.Logf("%s: honest client write+read round trips: %s", phase, s)
-	if n := h.errs.Load(); n > 0 {
-		t.Errorf("%s: honest client saw %d errors; first: %v", phase, n, *h.first.Load())
-	}
-	if h.rounds.Load() == 0 {
-		t.Errorf("%s: honest client was never answered", phase)
-	}
-	return s
-}
-
-// summary is "n=… p50=… p99=… max=…".
-func (h *honest) summary() string {
-	h.mu.Lock()
-	d := slices.Clone(h.lat)
-	h.mu.Unlock()
-	if len(d) == 0 {
-		return "n=0"
-	}
-	slices.Sort(d)
-	q := func(p float64) time.Duration { return d[min(len(d)-1, int(math.Ceil(p*float64(len(d))))-1)] }
-	return fmt.Sprintf("n=%d p50=%v p99=%v max=%v", len(d), q(0.50).Round(time.Microsecond),
-		q(0.99).Round(time.Microsecond), d[len(d)-1].Round(time.Microsecond))
+	return worker.Start(t, addr, nil, "honest-topo", 20)
 }

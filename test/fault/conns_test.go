@@ -110,7 +110,7 @@ func TestHalfOpenConnections(t *testing.T) {
 	held := int64(maxConns + loopbackReserve)
 	t.Logf("daemon RSS: %s idle, %s with %d connections open (%.1f KiB per connection)",
 		mib(rssIdle), mib(rssFull), held, float64(rssFull-rssIdle)/float64(held)/1024)
-	s.finish(t, fmt.Sprintf("while %d connections were dialed", int(attempts)))
+	s.Finish(t, fmt.Sprintf("while %d connections were dialed", int(attempts)))
 	// The well-behaved client's slot is free only once the daemon has seen
 	// its close; a new client dialed before that would be refused.
 	p.waitMetric(t, "the well-behaved client's connection to be closed", func(m metricSet) bool {
@@ -185,7 +185,7 @@ func TestHalfOpenConnections(t *testing.T) {
 	rssActive := rssBytes(t, p.PID())
 	t.Logf("daemon RSS %s after %d of the idle connections each sent a request: %.1f KiB per connection that has served a request",
 		mib(rssActive), len(active), (float64(rssActive-rssFull)/float64(len(active))+float64(rssFull-rssIdle)/float64(held))/1024)
-	s.finish(t, "while connections sat idle and stalled frames timed out")
+	s.Finish(t, "while connections sat idle and stalled frames timed out")
 
 	// Closing them frees the slots: the refused address gets in again.
 	for _, cs := range conns {

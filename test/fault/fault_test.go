@@ -11,26 +11,22 @@ package fault
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
-	"github.com/storm-pacemaker/pacemaker/internal/client"
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/worker"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
@@ -199,93 +195,16 @@ func (l *latencies) add(d time.Duration) {
 // summary is "n=… p50=… p99=… max=…".
 func (l *latencies) summary() string {
 	l.mu.Lock()
-	d := slices.Clone(l.d)
-	l.mu.Unlock()
-	if len(d) == 0 {
-		return "n=0"
-	}
-	slices.Sort(d)
-	q := func(p float64) time.Duration { return d[min(len(d)-1, int(math.Ceil(p*float64(len(d))))-1)] }
-	return fmt.Sprintf("n=%d p50=%v p99=%v max=%v", len(d), q(0.50).Round(time.Microsecond),
-		q(0.99).Round(time.Microsecond), d[len(d)-1].Round(time.Microsecond))
+	defer l.mu.Unlock()
+	return worker.Summarize(l.d)
 }
 
-// steady is the well-behaved client: a worker that writes its heartbeat and
-// reads it back, over and over, on one connection, while the test attacks
-// the daemon. Every error and every wrong answer is counted.
-type steady struct {
-	lat    latencies
-	errs   atomic.Int64
-	first  atomic.Pointer[error]
-	stop   chan struct{}
-	done   chan struct{}
-	rounds atomic.Int64
-}
-
-// startSteady starts the well-behaved client against addr; mech
-// authenticates it (nil: none, as Storm's workers connect).
-func startSteady(t *testing.T, addr string, mech auth.ClientMechanism) *steady {
+// startSteady starts the well-behaved worker against addr (its 50 keys
+// under /workerbeats/steady-topo); mech authenticates it (nil: none, as
+// Storm's workers connect).
+func startSteady(t *testing.T, addr string, mech auth.ClientMechanism) *worker.Worker {
 	t.Helper()
-	c, err := client.Dial(context.Background(), addr, client.Options{Auth: mech})
-	if err != nil {
-		t.Fatalf("well-behaved client: %v", err)
-	}
-	s := &steady{stop: make(chan struct{}), done: make(chan struct{})}
-	fail := func(err error) {
-		if s.errs.Add(1) == 1 {
-			s.first.Store(&err)
-		}
-	}
-	go func() {
-		defer close(s.done)
-		defer c.Close()
-		beat := make([]byte, 600) // a small worker's heartbeat
-		for i := 0; ; i++ {
-			select {
-			case <-s.stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			key := fmt.Sprintf("/workerbeats/steady-topo/sup-%d-6700", i%50)
-			copy(beat, fmt.Sprintf("beat %d", i))
-			ctx, cancel := context.WithTimeout(context.Background(), hangBound)
-			t0 := time.Now()
-			err := c.SendPulse(ctx, key, beat)
-			if err == nil {
-				var got []byte
-				var ok bool
-				got, ok, err = c.GetPulse(ctx, key)
-				if err == nil && (!ok || string(got) != string(beat)) {
-					err = fmt.Errorf("read back %q: found=%v, %d bytes", key, ok, len(got))
-				}
-			}
-			cancel()
-			if err != nil {
-				fail(err)
-				if c.Err() != nil {
-					return // the connection is gone; nothing more to measure
-				}
-				continue
-			}
-			s.lat.add(time.Since(t0))
-			s.rounds.Add(1)
-		}
-	}()
-	return s
-}
-
-// finish stops the client, logs its latency and fails the test on any error.
-func (s *steady) finish(t *testing.T, phase string) {
-	t.Helper()
-	close(s.stop)
-	<-s.done
-	t.Logf("%s: well-behaved client write+read round trips: %s", phase, s.lat.summary())
-	if n := s.errs.Load(); n > 0 {
-		t.Errorf("%s: well-behaved client saw %d errors; first: %v", phase, n, *s.first.Load())
-	}
-	if s.rounds.Load() == 0 {
-		t.Errorf("%s: well-behaved client completed no round trip", phase)
-	}
+	return worker.Start(t, addr, mech, "steady-topo", 50)
 }
 
 // baseline runs the well-behaved client alone for a moment, so the logs
@@ -294,7 +213,7 @@ func baseline(t *testing.T, addr string, mech auth.ClientMechanism) {
 	t.Helper()
 	s := startSteady(t, addr, mech)
 	time.Sleep(500 * time.Millisecond)
-	s.finish(t, "baseline, no attack")
+	s.Finish(t, "baseline, no attack")
 }
 
 // frame is one encoded request.

@@ -120,7 +120,7 @@ func flood(t *testing.T, maxStored, maxFrame, writers int, env []string, bound i
 	baseline(t, p.Addr(), nil)
 	rssIdle := rssBytes(t, p.PID())
 	s := startSteady(t, p.Addr(), nil)
-	for s.rounds.Load() < 50 { // all its 50 keys exist before the store fills
+	for s.Rounds() < 50 { // all its 50 keys exist before the store fills
 		time.Sleep(5 * time.Millisecond)
 	}
 	before := p.scrape(t)
@@ -181,7 +181,7 @@ func flood(t *testing.T, maxStored, maxFrame, writers int, env []string, bound i
 	again.check(t, fmt.Sprintf("%d rewrites of changing size in %v", rewrites*int(fresh.ok.Load()), time.Since(t0).Round(time.Millisecond)))
 
 	peak := rss.finish()
-	s.finish(t, "during the write flood")
+	s.Finish(t, "during the write flood")
 	m = p.scrape(t)
 	checkCap(t, m, before, int64(maxStored), int64(writers), beat, -1)
 	t.Logf("daemon RSS: %s idle, peak %s during the flood; cap %s, stored %s; peak over the cap %s; documented bound %s",

@@ -203,7 +203,7 @@ func TestHostileFrames(t *testing.T) {
 		t.Logf("hammer: rejections counted: %v", m.matching("pacemaker_rejected_total"))
 	})
 
-	s.finish(t, "hostile frames")
+	s.Finish(t, "hostile frames")
 	if p.Exited() {
 		t.Fatal("the daemon exited")
 	}

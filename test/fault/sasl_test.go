@@ -216,7 +216,7 @@ func TestSaslOutOfOrder(t *testing.T) {
 		}
 	})
 
-	s.finish(t, "SASL out of order")
+	s.Finish(t, "SASL out of order")
 	m := p.scrape(t)
 	t.Logf("auth failures: %v; rejections: %v", m.matching("pacemaker_auth_failures_total"), m.matching("pacemaker_rejected_total"))
 }
