@@ -174,17 +174,23 @@ func TestPacemakerLoadAndStorm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The search's shape, not its outcome: on a loaded machine a trial
-		// at 4 supervisors may miss its rate, and the search then bisects.
+		// The search's shape, not its outcome: on a loaded machine any trial
+		// may miss its rate or its p99, and the search then goes down.
 		m := r.Max
-		if len(m.Trials) < 2 || m.Trials[0].Supervisors != 2 || m.Trials[1].Supervisors != 4 {
+		if len(m.Trials) == 0 || m.Trials[0].Supervisors != 2 {
 			t.Fatalf("trials: %+v", m.Trials)
 		}
-		switch {
-		case m.Trials[1].OK && (m.MaxSupervisors != 4 || !strings.Contains(m.LimitedBy, "search limit")):
+		best := 0
+		for _, tr := range m.Trials {
+			if tr.OK && tr.Supervisors > best {
+				best = tr.Supervisors
+			}
+		}
+		if m.MaxSupervisors != best || m.LimitedBy == "" {
+			t.Fatalf("max %d (limited by %q), but the best passing trial had %d: %+v", m.MaxSupervisors, m.LimitedBy, best, m)
+		}
+		if best == 4 && !strings.Contains(m.LimitedBy, "search limit") {
 			t.Fatalf("4 supervisors passed, but max: %+v", m)
-		case !m.Trials[1].OK && (m.MaxSupervisors < 2 || m.MaxSupervisors > 3 || !strings.Contains(m.LimitedBy, "failed")):
-			t.Fatalf("4 supervisors failed (%s), but max: %+v", m.Trials[1].Why, m)
 		}
 	})
 }
