@@ -423,88 +423,109 @@ func removeCgroup(dir string) {
 
 var rootMu sync.Mutex
 
+// ErrNoDebootstrap: the root is not cached and debootstrap is not installed.
+var ErrNoDebootstrap = errors.New("debootstrap not installed (Debian package debootstrap; scripts/install-deps.sh installs it)")
+
 // CachedRoot returns the directory of a Debian root with BasePackages and
 // packages, made with debootstrap on first use (about a minute, quietly)
 // and kept in the cache (see CacheEnv). Boot never writes to it.
 func CachedRoot(t testing.TB, packages []string) string {
 	t.Helper()
+	root, err := MakeRoot(packages, t.Logf)
+	if errors.Is(err, ErrNoDebootstrap) {
+		t.Skipf("SKIP: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// MakeRoot is CachedRoot outside a test (the Vagrant box build starts from
+// the same root): logf reports a debootstrap when one runs.
+func MakeRoot(packages []string, logf func(format string, args ...any)) (string, error) {
 	pkgs := append(slices.Clone(BasePackages), packages...)
 	slices.Sort(pkgs)
 	pkgs = slices.Compact(pkgs)
 	sum := sha256.Sum256([]byte(Suite + ":" + strings.Join(pkgs, ",")))
-	cache := cacheDir(t)
+	cache, err := cacheDir()
+	if err != nil {
+		return "", err
+	}
 	dir := filepath.Join(cache, fmt.Sprintf("%s-%x", Suite, sum[:6]))
 	root, done := filepath.Join(dir, "root"), filepath.Join(dir, "complete")
 	if _, err := os.Stat(done); err == nil {
-		return root
+		return root, nil
 	}
 
 	// One debootstrap at a time, in this process and across processes.
 	rootMu.Lock()
 	defer rootMu.Unlock()
 	if err := os.MkdirAll(cache, 0o755); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	lock, err := os.OpenFile(filepath.Join(cache, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer lock.Close()
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatalf("lock %s: %v", lock.Name(), err)
+		return "", fmt.Errorf("lock %s: %w", lock.Name(), err)
 	}
 	if _, err := os.Stat(done); err == nil {
-		return root
+		return root, nil
 	}
-	needTool(t, "debootstrap", "debootstrap")
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		return "", ErrNoDebootstrap
+	}
 	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	mirror := DebianMirror()
-	t.Logf("making a Debian %s root with debootstrap from %s (once; cached in %s)", Suite, mirror, dir)
+	logf("making a Debian %s root with debootstrap from %s (once; cached in %s)", Suite, mirror, dir)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	logPath := filepath.Join(dir, "debootstrap.log")
-	logf, err := os.Create(logPath)
+	logFile, err := os.Create(logPath)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase",
 		"--include="+strings.Join(pkgs, ","), Suite, root, mirror)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	err = cmd.Run()
-	logf.Close()
+	logFile.Close()
 	if err != nil {
 		b, _ := os.ReadFile(logPath)
-		t.Fatalf("debootstrap: %v\n%s", err, tail(string(b), 40))
+		return "", fmt.Errorf("debootstrap: %w\n%s", err, tail(string(b), 40))
 	}
 	// Nothing in the root needs the downloaded packages any more.
 	os.RemoveAll(filepath.Join(root, "var", "cache", "apt", "archives"))
 	os.MkdirAll(filepath.Join(root, "var", "cache", "apt", "archives", "partial"), 0o755)
 	if err := os.WriteFile(done, []byte(strings.Join(pkgs, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	t.Logf("debootstrap took %v", time.Since(start).Round(time.Second))
-	return root
+	logf("debootstrap took %v", time.Since(start).Round(time.Second))
+	return root, nil
 }
 
-func cacheDir(t testing.TB) string {
+func cacheDir() (string, error) {
 	if d := os.Getenv(CacheEnv); d != "" {
-		return d
+		return d, nil
 	}
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "pacemaker-nspawn")
+		return filepath.Join(d, "pacemaker-nspawn"), nil
 	}
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	mod := strings.TrimSpace(string(out))
 	if err != nil || mod == "" || mod == os.DevNull {
-		t.Fatalf("find the repository (go env GOMOD): %v; or set %s", err, CacheEnv)
+		return "", fmt.Errorf("find the repository (go env GOMOD): %v; or set %s", err, CacheEnv)
 	}
-	return filepath.Join(filepath.Dir(mod), "test", "booted", ".cache")
+	return filepath.Join(filepath.Dir(mod), "test", "booted", ".cache"), nil
 }
 
 // DebianMirror is the first URI of this machine's Debian sources (the only
