@@ -13,18 +13,26 @@ test_pkgs=(
   lintian rpm rpmlint                          # package checks
   gnupg reprepro createrepo-c dnf              # make repo: signing, apt and dnf repositories, dnf's checks
   ansible ansible-lint yamllint python3-yaml   # playbook checks and the booted playbook run
-  vagrant vagrant-libvirt                      # vagrant validate/status of the test bed (no VM boots)
+  vagrant vagrant-libvirt                      # vagrant validate/status of the test bed
   shellcheck cpio
   procps man-db                                # kill(1) for the unit tests; man(1) renders the man pages
   redis-server zookeeper                       # the load generator's redis and ZooKeeper modes
   prometheus                                   # promtool and a real Prometheus for monitoring/ (test/monitoring)
 )
 bench_pkgs=(redis-server zookeeper hyperfine gnuplot-nox)
+# make vagrant-box / test-vagrant: the test bed's VMs on libvirt + qemu (TCG).
+vagrant_pkgs=(
+  vagrant vagrant-libvirt ansible openssh-client python3
+  libvirt-daemon libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
+  qemu-system-x86 qemu-utils dnsmasq-base iptables   # VMs and their NAT networks
+  debootstrap fdisk e2fsprogs                        # the box: root, MBR, ext4
+)
 
 case "${1:-test}" in
   test) want=("${test_pkgs[@]}") ;;
   bench) want=("${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 test|bench" >&2; exit 2 ;;
+  vagrant) want=("${vagrant_pkgs[@]}") ;;
+  *) echo "usage: $0 test|bench|vagrant" >&2; exit 2 ;;
 esac
 
 missing=()
