@@ -52,6 +52,28 @@ func TestVagrantfile(t *testing.T) {
 		t.Errorf("test bed: want 2 pacemaker, 1 nimbus, 2 supervisors; have %s", groupsString(groups))
 	}
 
+	// The local profile (make test-vagrant): three of the hosts, and an
+	// inventory of just those next to Vagrant's state.
+	dot := t.TempDir()
+	local := append(slices.Clone(env[1:]), "VAGRANT_DOTFILE_PATH="+dot, "PACEMAKER_TESTBED=local")
+	r = run(t, 2*time.Minute, dir, local, "vagrant", "status", "--machine-readable")
+	if r.err != nil {
+		t.Fatalf("PACEMAKER_TESTBED=local vagrant status: %v\n%s", r.err, r)
+	}
+	machines = machines[:0]
+	for _, l := range lines(r.stdout) {
+		if f := strings.Split(l, ","); len(f) >= 4 && f[2] == "state" && f[1] != "" {
+			machines = append(machines, f[1])
+		}
+	}
+	if want := []string{"pm1", "nimbus1", "sup1"}; !slices.Equal(machines, want) {
+		t.Errorf("PACEMAKER_TESTBED=local: machines %v, want %v", machines, want)
+	}
+	localGroups := inventoryGroups(t, filepath.Join(dot, "testbed-inventory"))
+	if got := groupsString(localGroups); got != groupsString(map[string][]string{"pacemaker": {"pm1"}, "nimbus": {"nimbus1"}, "supervisors": {"sup1"}}) {
+		t.Errorf("PACEMAKER_TESTBED=local inventory: %s", got)
+	}
+
 	// The provisioner runs the playbook the booted test runs, with the same
 	// inventory; vagrant validate does not look at provisioner paths.
 	vf, err := os.ReadFile(filepath.Join(dir, "Vagrantfile"))
@@ -65,10 +87,13 @@ func TestVagrantfile(t *testing.T) {
 	}
 }
 
-func TestVagrantCheckScript(t *testing.T) {
+// The test bed's scripts: check.sh, the box build, make test-vagrant's
+// driver and the qemu wrapper.
+func TestVagrantScripts(t *testing.T) {
 	needTool(t, "shellcheck", "shellcheck")
-	r := run(t, time.Minute, repoRoot(t), nil, "shellcheck", "vagrant/check.sh")
+	scripts := []string{"vagrant/check.sh", "vagrant/box/build.sh", "vagrant/test-local.sh", "vagrant/libvirt/qemu-tcg"}
+	r := run(t, time.Minute, repoRoot(t), nil, "shellcheck", scripts...)
 	if r.err != nil {
-		t.Errorf("shellcheck vagrant/check.sh: %v\n%s", r.err, r)
+		t.Errorf("shellcheck %s: %v\n%s", strings.Join(scripts, " "), r.err, r)
 	}
 }

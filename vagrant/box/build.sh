@@ -5,7 +5,7 @@
 # else: no box is downloaded (`make vagrant-box`; vagrant/README.md).
 #
 # The box: linux-image-cloud-amd64 (virtio built in), grub-pc on an MBR disk
-# with one ext4 partition, systemd-networkd DHCP on eth* (net.ifnames=0),
+# with one ext4 partition, systemd-networkd DHCP on eth0 (net.ifnames=0),
 # openssh-server, sudo, user vagrant with Vagrant's insecure public key and
 # NOPASSWD sudo, console on ttyS0. /etc/machine-id is empty and the SSH host
 # keys are absent: each VM makes its own at first boot, so VMs of one box get
@@ -118,11 +118,11 @@ install -m 0600 -o 1000 -g 1000 "$insecure_key" "$rootfs/home/vagrant/.ssh/autho
 printf 'vagrant ALL=(ALL) NOPASSWD:ALL\nDefaults:vagrant !requiretty\n' >"$rootfs/etc/sudoers.d/vagrant"
 chmod 0440 "$rootfs/etc/sudoers.d/vagrant"
 
-# Network: DHCP on every interface Vagrant does not configure itself (its
-# files are 50-vagrant-*.network and match first).
+# Network: DHCP on the first interface, the provider's management network,
+# as on Debian's own boxes; Vagrant writes 50-vagrant-eth*.network for the rest.
 cat >"$rootfs/etc/systemd/network/99-dhcp.network" <<'EOF'
 [Match]
-Name=eth* en*
+Name=eth0
 
 [Network]
 DHCP=ipv4
@@ -130,20 +130,23 @@ EOF
 in_root systemctl enable systemd-networkd.service >/dev/null 2>&1
 # Nothing here waits for network-online; do not hold the boot for it.
 in_root systemctl disable systemd-networkd-wait-online.service >/dev/null 2>&1 || true
-in_root systemctl mask apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1 || true
+# Nor for periodic jobs that only cost CPU under TCG.
+in_root systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service e2scrub_all.timer fstrim.timer >/dev/null 2>&1 || true
 
 # First boot: a machine-id of its own (empty file = not yet set) and SSH
 # host keys of its own, made before sshd checks its config.
 : >"$rootfs/etc/machine-id"
 rm -f "$rootfs/var/lib/dbus/machine-id" "$rootfs"/etc/ssh/ssh_host_*
+# Ed25519 and ECDSA only: an RSA key takes minutes to make under TCG.
 mkdir -p "$rootfs/etc/systemd/system/ssh.service.d"
 cat >"$rootfs/etc/systemd/system/ssh.service.d/host-keys.conf" <<'EOF'
 # The box ships without host keys: each VM makes its own at first boot.
 [Service]
 ExecStartPre=
-ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/bin/sh -c 'for t in ed25519 ecdsa; do f=/etc/ssh/ssh_host_$${t}_key; [ -f $$f ] || ssh-keygen -q -t $$t -N "" -f $$f; done'
 ExecStartPre=/usr/sbin/sshd -t
 EOF
+printf 'HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\n' >"$rootfs/etc/ssh/sshd_config.d/host-keys.conf"
 printf 'debian\n' >"$rootfs/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$rootfs/etc/hosts"
 printf 'UUID=%s / ext4 errors=remount-ro 0 1\n' "$fs_uuid" >"$rootfs/etc/fstab"
@@ -171,11 +174,11 @@ menuentry "Debian 12" {
   insmod part_msdos
   insmod ext2
   search --no-floppy --fs-uuid --set=root $fs_uuid
-  linux /vmlinuz root=UUID=$fs_uuid ro console=tty0 console=ttyS0,115200 net.ifnames=0 biosdevname=0
+  linux /vmlinuz root=UUID=$fs_uuid ro console=tty0 console=ttyS0,115200 net.ifnames=0 biosdevname=0 quiet
   initrd /initrd.img
 }
 EOF
-printf 'GRUB_TIMEOUT=0\nGRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200 net.ifnames=0 biosdevname=0"\nGRUB_TERMINAL="serial console"\n' \
+printf 'GRUB_TIMEOUT=0\nGRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200 net.ifnames=0 biosdevname=0 quiet"\nGRUB_TERMINAL="serial console"\n' \
   >"$mnt/etc/default/grub.d/vagrant.cfg"
 unbind_system "$mnt"
 umount "$mnt"
