@@ -14,7 +14,8 @@ VAGRANT_HOME ?= $(CURDIR)/.cache/vagrant/home
 # The load generator, a binary of bin/ and its subcommand: pacemakerctl's bench
 # until cmd/pacemaker-bench exists.
 VAGRANT_BENCH ?= $(if $(wildcard cmd/pacemaker-bench/main.go),pacemaker-bench,pacemakerctl bench)
-# Where the bed's pacemaker comes from: file (dist/*.deb copied by the playbook).
+# Where the bed's pacemaker comes from: file (dist/*.deb copied by the
+# playbook) or repo (make repo's dist/repo, served on the bed's network).
 TESTBED_SOURCE ?= file
 
 vagrant-deps:
@@ -24,5 +25,5 @@ vagrant-box: vagrant-deps
 	@VAGRANT_HOME='$(VAGRANT_HOME)' bash vagrant/box/build.sh
 
 test-vagrant: PKG_ARCHES = amd64
-test-vagrant: vagrant-deps build deb
+test-vagrant: vagrant-deps build $(if $(filter repo,$(TESTBED_SOURCE)),repo,deb)
 	@VAGRANT_HOME='$(VAGRANT_HOME)' VAGRANT_BENCH='$(VAGRANT_BENCH)' PACEMAKER_TESTBED_SOURCE='$(TESTBED_SOURCE)' bash vagrant/test-local.sh

@@ -41,6 +41,10 @@ load_workers=${LOAD_WORKERS:-4}
 load_warmup=${LOAD_WARMUP:-10}
 load_duration=${LOAD_DURATION:-40}
 pm1=192.168.56.11:6699
+# The bed's private network (ansible/inventory/testbed) and the host on it.
+testbed_net=pacemaker-testbed
+testbed_host=192.168.56.1
+repo_port=8080
 
 log() { printf 'test-vagrant: %s\n' "$*"; }
 skip() { printf '\n*** SKIP: make test-vagrant: %s ***\n\n' "$*"; exit 0; }
@@ -113,7 +117,7 @@ cleanup() {
       virsh destroy "$d" >/dev/null 2>&1; virsh undefine "$d" --remove-all-storage >/dev/null 2>&1
     done
     for n in $(virsh net-list --all --name); do
-      grep -qxF "$n" <<<"$nets_before" && continue
+      [ "$n" != "$testbed_net" ] && grep -qxF "$n" <<<"$nets_before" && continue
       virsh net-destroy "$n" >/dev/null 2>&1; virsh net-undefine "$n" >/dev/null 2>&1
     done
     for p in $(virsh pool-list --all --name); do
@@ -181,7 +185,36 @@ step "libvirt up" "$(since "$t")"
 # --- 2. The box ----------------------------------------------------------------
 t=$(now)
 bash "$repo/vagrant/box/build.sh" 2>&1 | sed 's/^/  /'
+# A rebuilt box removed its old image from the pool's directory.
+virsh pool-refresh "$PACEMAKER_TESTBED_POOL" >/dev/null || fail "virsh pool-refresh"
 step "box (make vagrant-box)" "$(since "$t")"
+
+# --- The private network, and the repository served on it --------------------
+# Made here rather than by vagrant-libvirt (which takes a network that has the
+# address) so that the host's address on it exists before `vagrant up`.
+# Isolated: the VMs reach the outside through the management network.
+virsh net-info "$testbed_net" >/dev/null 2>&1 && { virsh net-destroy "$testbed_net"; virsh net-undefine "$testbed_net"; } >/dev/null 2>&1
+virsh net-define /dev/stdin >/dev/null <<EOF || fail "virsh net-define $testbed_net"
+<network>
+  <name>$testbed_net</name>
+  <bridge name="virbr-pmtb" stp="off"/>
+  <ip address="$testbed_host" netmask="255.255.255.0"/>
+</network>
+EOF
+virsh net-start "$testbed_net" >/dev/null || fail "virsh net-start $testbed_net"
+if [ "$PACEMAKER_TESTBED_SOURCE" = repo ]; then
+  repo_dir=$repo/dist/repo
+  if [ ! -d "$repo_dir/apt" ] || [ ! -f "$repo_dir/storm-pacemaker.gpg" ]; then
+    fail "$repo_dir has no apt repository and key: run 'make repo'"
+  fi
+  # Only on the bed's bridge: nothing outside the host reaches it.
+  python3 -m http.server --bind "$testbed_host" --directory "$repo_dir" "$repo_port" >"$run/http.log" 2>&1 &
+  http_pid=$!
+  export PACEMAKER_TESTBED_REPO_URL=http://$testbed_host:$repo_port
+  for _ in $(seq 50); do python3 -c "import urllib.request as u; u.urlopen('$PACEMAKER_TESTBED_REPO_URL/storm-pacemaker.gpg', timeout=2)" 2>/dev/null && break; sleep 0.2; done
+  kill -0 "$http_pid" 2>/dev/null || { cat "$run/http.log"; fail "the repository's HTTP server did not start"; }
+  log "repository $repo_dir served at $PACEMAKER_TESTBED_REPO_URL"
+fi
 
 # --- 3. vagrant up -------------------------------------------------------------
 # Each line stamped with the seconds since the start, to split boot from provisioning.

@@ -5,9 +5,9 @@
 # else: no box is downloaded (`make vagrant-box`; vagrant/README.md).
 #
 # The box: linux-image-cloud-amd64 (virtio built in), grub-pc on an MBR disk
-# with one ext4 partition, systemd-networkd DHCP on eth0 (net.ifnames=0),
-# openssh-server, sudo, user vagrant with Vagrant's insecure public key and
-# NOPASSWD sudo, console on ttyS0. /etc/machine-id is empty and the SSH host
+# with one ext4 partition, systemd-networkd DHCP on eth0 (net.ifnames=0) and
+# systemd-resolved, openssh-server, sudo, user vagrant with Vagrant's insecure
+# public key and NOPASSWD sudo, console on ttyS0. /etc/machine-id is empty and the SSH host
 # keys are absent: each VM makes its own at first boot, so VMs of one box get
 # different identities and DHCP leases.
 #
@@ -23,7 +23,9 @@ box_name=${BOX_NAME:-local/debian12}
 export VAGRANT_HOME=${VAGRANT_HOME:-$cache/home}
 export VAGRANT_CHECKPOINT_DISABLE=1
 # Debian's kernel for VMs: virtio drivers built in, a small initramfs.
-box_packages=(linux-image-cloud-amd64 initramfs-tools grub-pc openssh-server sudo iproute2)
+# systemd-resolved: the DNS server DHCP names reaches /etc/resolv.conf (apt in
+# the VMs reaches Debian's mirror through libvirt's NAT).
+box_packages=(linux-image-cloud-amd64 initramfs-tools grub-pc openssh-server sudo iproute2 systemd-resolved)
 # Fixed, so that the box is the same each build; every VM has its own disk.
 fs_uuid=6b1c2e0a-5d7f-4a39-9c61-70616365626f
 disk_gib=4
@@ -150,7 +152,8 @@ printf 'HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_k
 printf 'debian\n' >"$rootfs/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$rootfs/etc/hosts"
 printf 'UUID=%s / ext4 errors=remount-ro 0 1\n' "$fs_uuid" >"$rootfs/etc/fstab"
-: >"$rootfs/etc/resolv.conf"
+# systemd-resolved's stub; the build's copy of the host's file is replaced.
+ln -sf ../run/systemd/resolve/stub-resolv.conf "$rootfs/etc/resolv.conf"
 # A serial console for `virsh console` and the console log.
 in_root systemctl enable serial-getty@ttyS0.service >/dev/null 2>&1
 log "packages and settings ($(took "$t"))"
