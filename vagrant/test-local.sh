@@ -250,17 +250,17 @@ step "vagrant/check.sh (verify.yml)" "$(since "$t")"
 t=$(now)
 (cd "$repo/vagrant" && vagrant ssh-config) >"$run/ssh-config" 2>/dev/null || fail "vagrant ssh-config"
 vssh() { ssh -F "$run/ssh-config" -o LogLevel=ERROR -o BatchMode=yes "$@"; }
-scp -q -F "$run/ssh-config" -o LogLevel=ERROR "$bench_bin" sup1:/tmp/pm-bench || fail "copy $bench_bin to sup1"
+scp -q -F "$run/ssh-config" -o LogLevel=ERROR "$bench_bin" sup1:pm-bench || fail "copy $bench_bin to sup1"
 # Nimbus reads with DIGEST, as pm1's own JAAS file allows.
-vssh pm1 sudo cat /etc/pacemaker/jaas.conf | vssh sup1 'umask 077; cat >/tmp/pm-bench-jaas.conf' || fail "JAAS file to sup1"
+vssh pm1 sudo cat /etc/pacemaker/jaas.conf | vssh sup1 'umask 077; cat >pm-bench-jaas.conf' || fail "JAAS file to sup1"
 # A heartbeat written before the restart must be there after it.
 vssh pm1 "echo kept-across-restart | pacemakerctl --servers $pm1 send /testbed-load/marker -" || fail "write the marker"
 pid_before=$(vssh pm1 systemctl show -p MainPID --value pacemaker.service)
-bench_args=(--servers "$pm1" --auth DIGEST --jaas /tmp/pm-bench-jaas.conf "${bench_cmd[@]:1}"
+bench_args=(--servers "$pm1" --auth DIGEST --jaas pm-bench-jaas.conf "${bench_cmd[@]:1}"
   --mode storm --supervisors "$load_supervisors" --workers "$load_workers" --period 3s --nimbus-period 10s
-  --warmup "${load_warmup}s" --duration "${load_duration}s" --label testbed-restart --json --out /tmp/pm-bench.json)
+  --warmup "${load_warmup}s" --duration "${load_duration}s" --label testbed-restart --json --out pm-bench.json)
 log "load: sup1 -> pm1, ${bench_cmd[*]} ${bench_args[*]:4}"
-vssh sup1 "/tmp/pm-bench ${bench_args[*]}" >"$run/bench-stdout.json" 2>"$run/bench.log" &
+vssh sup1 "./pm-bench ${bench_args[*]}" >"$run/bench-stdout.json" 2>"$run/bench.log" &
 bench=$!
 sleep $((load_warmup + load_duration / 2))
 r=$(now)
@@ -269,10 +269,10 @@ restart_took=$(since "$r")
 pid_after=$(vssh pm1 systemctl show -p MainPID --value pacemaker.service)
 bench_rc=0
 wait "$bench" || bench_rc=$?
-scp -q -F "$run/ssh-config" -o LogLevel=ERROR sup1:/tmp/pm-bench.json "$run/bench.json" ||
+scp -q -F "$run/ssh-config" -o LogLevel=ERROR sup1:pm-bench.json "$run/bench.json" ||
   { cat "$run/bench.log"; fail "the load generator wrote no result (exit $bench_rc)"; }
 marker=$(vssh pm1 "pacemakerctl --servers $pm1 --auth DIGEST --jaas /etc/pacemaker/jaas.conf get /testbed-load/marker" 2>&1 || true)
-vssh sup1 'rm -f /tmp/pm-bench /tmp/pm-bench-jaas.conf /tmp/pm-bench.json'
+vssh sup1 'rm -f pm-bench pm-bench-jaas.conf pm-bench.json'
 step "load (${load_warmup}+${load_duration} s, restart half-way)" "$(since "$t")"
 python3 - "$run/bench.json" "$pid_before" "$pid_after" "$restart_took" "$marker" "$((load_supervisors * load_workers))" >"$run/load.txt" <<'EOF' || load_ok=false
 import json, sys
