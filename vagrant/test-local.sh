@@ -259,7 +259,7 @@ pid_before=$(vssh pm1 systemctl show -p MainPID --value pacemaker.service)
 bench_args=(--servers "$pm1" --auth DIGEST --jaas pm-bench-jaas.conf "${bench_cmd[@]:1}"
   --mode storm --supervisors "$load_supervisors" --workers "$load_workers" --period 3s --nimbus-period 10s
   --warmup "${load_warmup}s" --duration "${load_duration}s" --label testbed-restart --json --out pm-bench.json)
-log "load: sup1 -> pm1, ${bench_cmd[*]} ${bench_args[*]:4}"
+log "load: sup1 -> pm1, ${bench_cmd[*]} ${bench_args[*]:6}"
 vssh sup1 "./pm-bench ${bench_args[*]}" >"$run/bench-stdout.json" 2>"$run/bench.log" &
 bench=$!
 sleep $((load_warmup + load_duration / 2))
@@ -271,7 +271,7 @@ bench_rc=0
 wait "$bench" || bench_rc=$?
 scp -q -F "$run/ssh-config" -o LogLevel=ERROR sup1:pm-bench.json "$run/bench.json" ||
   { cat "$run/bench.log"; fail "the load generator wrote no result (exit $bench_rc)"; }
-marker=$(vssh pm1 "pacemakerctl --servers $pm1 --auth DIGEST --jaas /etc/pacemaker/jaas.conf get /testbed-load/marker" 2>&1 || true)
+marker=$(vssh pm1 "sudo pacemakerctl --servers $pm1 --auth DIGEST --jaas /etc/pacemaker/jaas.conf get /testbed-load/marker" 2>&1 || true)
 vssh sup1 'rm -f pm-bench pm-bench-jaas.conf pm-bench.json'
 step "load (${load_warmup}+${load_duration} s, restart half-way)" "$(since "$t")"
 python3 - "$run/bench.json" "$pid_before" "$pid_after" "$restart_took" "$marker" "$((load_supervisors * load_workers))" >"$run/load.txt" <<'EOF' || load_ok=false
