@@ -14,9 +14,10 @@ VAGRANT_HOME ?= $(CURDIR)/.cache/vagrant/home
 # The load generator, a binary of bin/ and its subcommand: pacemakerctl's bench
 # until cmd/pacemaker-bench exists.
 VAGRANT_BENCH ?= $(if $(wildcard cmd/pacemaker-bench/main.go),pacemaker-bench,pacemakerctl bench)
-# Where the bed's pacemaker comes from: file (dist/*.deb copied by the
-# playbook) or repo (make repo's dist/repo, served on the bed's network).
-TESTBED_SOURCE ?= file
+# Where the bed's pacemaker comes from: repo (make repo's signed dist/repo,
+# served on the bed's network at http://192.168.56.1:8080, the role's repo
+# method) or file (dist/*.deb copied by the playbook).
+TESTBED_SOURCE ?= repo
 
 vagrant-deps:
 	@bash scripts/install-deps.sh vagrant

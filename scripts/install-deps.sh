@@ -26,6 +26,7 @@ vagrant_pkgs=(
   libvirt-daemon libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
   qemu-system-x86 qemu-utils dnsmasq-base iptables   # VMs and their NAT networks
   debootstrap fdisk e2fsprogs                        # the box: root, MBR, ext4
+  gnupg reprepro createrepo-c rpm                    # make repo, the bed's package source
 )
 
 case "${1:-test}" in
