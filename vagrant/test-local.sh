@@ -96,6 +96,26 @@ measure_rss() {
     awk -v n="$name" '/^VmRSS|^VmHWM/ { v[$1] = $2 } END { printf "%-10s %5.0f MiB / %5.0f MiB\n", n, v["VmRSS:"] / 1024, v["VmHWM:"] / 1024 }' "/proc/$pid/status"
   done >"$run/rss.txt"
 }
+# libvirt's network driver turns on IP forwarding and leaves its (empty)
+# LIBVIRT_* chains behind when it stops; a host that had neither gets them removed.
+ip_forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
+libvirt_chains_before=$( { iptables -S; iptables -t nat -S; } 2>/dev/null | grep -c 'LIBVIRT_' || true)
+restore_host_net() {
+  local cmd table rule chain
+  echo "$ip_forward_before" >/proc/sys/net/ipv4/ip_forward
+  [ "$libvirt_chains_before" -eq 0 ] || return 0
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null || continue
+    for table in filter nat mangle; do
+      "$cmd" -t "$table" -S 2>/dev/null | grep -E '^-A [A-Z]+ -j LIBVIRT_' | while read -r -a rule; do
+        "$cmd" -t "$table" -D "${rule[@]:1}"
+      done
+      for chain in $("$cmd" -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^LIBVIRT_/ { print $2 }'); do
+        "$cmd" -t "$table" -F "$chain" && "$cmd" -t "$table" -X "$chain"
+      done
+    done
+  done
+}
 unmark_qemu_conf() {
   sed -i "/^$conf_begin\$/,/^$conf_end\$/d" /etc/libvirt/qemu.conf
 }
@@ -132,6 +152,7 @@ cleanup() {
     systemctl stop "${started_units[i]}"
   done
   $qemu_conf_marked && unmark_qemu_conf
+  [ ${#started_pids[@]} -gt 0 ] && restore_host_net
   summary
   if [ "$rc" -eq 0 ]; then log "PASS"; else log "FAIL (exit $rc)"; fi
   exit "$rc"
