@@ -4,7 +4,9 @@
 #   1. libvirt: virtlogd and libvirtd started if none runs (by pid when
 #      systemd is not PID 1), with user/group root in qemu.conf for the run;
 #      a storage pool in .cache/vagrant/pool
-#   2. the Debian 12 box (vagrant/box/build.sh; skipped when up to date)
+#   2. the Debian 12 box (vagrant/box/build.sh; skipped when up to date); the
+#      bed's private network, and with PACEMAKER_TESTBED_SOURCE=repo dist/repo
+#      served on the host's address there (192.168.56.1:8080)
 #   3. `vagrant up --no-parallel` with PACEMAKER_TESTBED=local: pm1, nimbus1,
 #      sup1 boot one after another on qemu TCG, then the Ansible provisioner
 #      runs ansible/site.yml on all three
@@ -12,8 +14,8 @@
 #   5. a Storm-shaped load from sup1 to pm1 (the load generator, $VAGRANT_BENCH)
 #      with `systemctl restart pacemaker` on pm1 half-way: no request may
 #      fail, no connection be refused, and every heartbeat must still be there
-#   6. `vagrant destroy -f`, and whatever 1 started is stopped and restored,
-#      on failure too.
+#   6. `vagrant destroy -f`, and whatever 1 and 2 started is stopped and
+#      restored (daemons, networks, qemu.conf, IP forwarding), on failure too.
 # Prints how long each step took and the qemu processes' memory.
 # Skips (exit 0, saying why) only when it cannot run here at all: not root,
 # no /dev/net/tun, or tools missing after `scripts/install-deps.sh vagrant`.
