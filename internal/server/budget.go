@@ -21,9 +21,6 @@ type buffers struct {
 	mu      sync.Mutex
 	waiters int
 	freed   chan struct{} // closed, then replaced, when memory comes back while someone waits
-
-	waits     atomic.Uint64 // reservations that had to wait
-	evictions atomic.Uint64 // connections closed for holding the most
 }
 
 // Errors of reserve; both end the connection that asked.
@@ -77,7 +74,6 @@ func (s *Server) reserve(c *conn, n int64, deadline time.Time) error {
 	if n > b.max.Load() {
 		return errBudgetSpent
 	}
-	b.waits.Add(1)
 	evicted := false
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
@@ -149,7 +145,6 @@ func (s *Server) evictLargest(waiter *conn) {
 		return
 	}
 	worst.evicted.Store(true)
-	s.buf.evictions.Add(1)
 	s.stats.reject("buffer budget")
 	s.warns.Warn(worst.host, "buffer budget", "buffered memory budget spent; closing the connection holding the most",
 		"peer", worst.peer, "held_bytes", worst.held.Load(), "waiting_peer", waiter.peer)
