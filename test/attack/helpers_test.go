@@ -8,7 +8,6 @@ package attack
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -35,24 +34,8 @@ type target struct {
 // at info (debug would log every attacking connection).
 func startDaemon(t *testing.T, config string) *target {
 	t.Helper()
-	mport := daemon.FreePort(t, "127.0.0.1")
-	config += fmt.Sprintf("pacemaker.metrics.listen: \"127.0.0.1:%d\"\n", mport)
-	p := &target{
-		Proc:    daemon.Start(t, daemon.Options{Config: config, LogLevel: "info"}),
-		metrics: fmt.Sprintf("http://127.0.0.1:%d", mport),
-	}
-	deadline := time.Now().Add(hangBound)
-	for {
-		resp, err := http.Get(p.metrics + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics endpoint %s: %v", p.metrics, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p, metrics := daemon.StartWithMetrics(t, daemon.Options{Config: config, LogLevel: "info"}, hangBound)
+	return &target{Proc: p, metrics: metrics}
 }
 
 // alive fails the test unless the daemon is still running.

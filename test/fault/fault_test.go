@@ -51,24 +51,8 @@ type proc struct {
 // info (debug would log every one of thousands of connections).
 func start(t *testing.T, config string, files map[string]string, env ...string) *proc {
 	t.Helper()
-	mport := daemon.FreePort(t, "127.0.0.1")
-	config += fmt.Sprintf("pacemaker.metrics.listen: \"127.0.0.1:%d\"\n", mport)
-	p := &proc{
-		Proc:    daemon.Start(t, daemon.Options{Config: config, Files: files, Env: env, LogLevel: "info"}),
-		metrics: fmt.Sprintf("http://127.0.0.1:%d", mport),
-	}
-	deadline := time.Now().Add(hangBound)
-	for {
-		resp, err := http.Get(p.metrics + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics endpoint %s: %v", p.metrics, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p, metrics := daemon.StartWithMetrics(t, daemon.Options{Config: config, Files: files, Env: env, LogLevel: "info"}, hangBound)
+	return &proc{Proc: p, metrics: metrics}
 }
 
 // metricSet is one scrape: series ("name{l1=\"v1\",l2=\"v2\"}", labels in

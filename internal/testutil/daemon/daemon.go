@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -371,4 +372,27 @@ func (p *Proc) Stop() error {
 		}
 	}
 	return p.err
+}
+
+// StartWithMetrics is Start with pacemaker.metrics.listen on a free
+// loopback port added to opts.Config. It returns once /healthz answers,
+// with the endpoint's base URL.
+func StartWithMetrics(t testing.TB, opts Options, timeout time.Duration) (*Proc, string) {
+	t.Helper()
+	mport := FreePort(t, "127.0.0.1")
+	opts.Config += fmt.Sprintf("pacemaker.metrics.listen: \"127.0.0.1:%d\"\n", mport)
+	p := Start(t, opts)
+	base := fmt.Sprintf("http://127.0.0.1:%d", mport)
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return p, base
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics endpoint %s: %v", base, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
