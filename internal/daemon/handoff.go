@@ -7,12 +7,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/auth/gssapi"
 	"github.com/storm-pacemaker/pacemaker/internal/fdcarrier"
 	"github.com/storm-pacemaker/pacemaker/internal/handoff"
 	"github.com/storm-pacemaker/pacemaker/internal/sdnotify"
-	"github.com/storm-pacemaker/pacemaker/internal/server"
 )
 
 // A restart under systemd closes nothing a client could notice: the
@@ -57,7 +55,7 @@ func (d *daemon) shutdown(ctx context.Context) error {
 // fd store. Whatever fails, the process's own copies are closed on return;
 // connections that did not make it into the store see a close. kind is
 // systemd's job (stopKind): "" when it could not be told.
-func (d *daemon) handOver(handed []server.HandoffConn, kind string) {
+func (d *daemon) handOver(handed []handoff.Conn, kind string) {
 	files := make([]*os.File, len(handed))
 	for i, hc := range handed {
 		files[i] = hc.File
@@ -153,7 +151,8 @@ func (d *daemon) resume(prev inherited) {
 		}
 		f := conns[m.Index]
 		conns[m.Index] = nil
-		err := d.srv.Adopt(server.HandoffConn{File: f, Peer: m.Peer, Authenticated: m.Authenticated, Identity: m.Identity, Method: auth.Method(m.Method), Credentials: m.Credentials, Pending: m.Pending})
+		m.File = f
+		err := d.srv.Adopt(m)
 		if err != nil {
 			d.log.Warn("cannot adopt a connection of the previous process", "peer", m.Peer, "err", err)
 			continue

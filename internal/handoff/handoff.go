@@ -1,7 +1,6 @@
 // Package handoff moves a running daemon's state to its successor across a
 // restart: the stored heartbeats and the open client connections' metadata
-// go into a sealed memfd; the sockets themselves travel separately through
-// systemd's file-descriptor store, named ConnName(i).
+// go into a sealed memfd; the sockets themselves travel beside it.
 package handoff
 
 import (
@@ -12,33 +11,17 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/storm-pacemaker/pacemaker/internal/server"
+	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
 )
 
 // StateName is the fd-store name of the state memfd.
 const StateName = "pacemaker-state"
-
-const connPrefix = "pmconn-"
-
-// ConnName is the fd-store name of the i-th handed-over connection.
-func ConnName(i int) string { return connPrefix + strconv.Itoa(i) }
-
-// ConnIndex parses a name made by ConnName.
-func ConnIndex(name string) (int, bool) {
-	s, ok := strings.CutPrefix(name, connPrefix)
-	if !ok {
-		return 0, false
-	}
-	i, err := strconv.Atoi(s)
-	return i, err == nil && i >= 0
-}
 
 const magic = "PMHANDOFF1\n"
 
@@ -48,9 +31,12 @@ const (
 	tagConn = 2
 )
 
-// Conn is one handed-over connection's metadata; its socket comes
-// separately, under ConnName(Index).
+// Conn is one client connection passed from a stopping process to its
+// successor, so that a restart closes nothing a Storm client could notice.
+// Its socket travels beside the snapshot (File); the snapshot keeps the
+// rest, with the socket's position among the handed files (Index).
 type Conn struct {
+	File          *os.File // the socket; nil in what Read returns
 	Index         int
 	Peer          string
 	Authenticated bool
@@ -61,9 +47,11 @@ type Conn struct {
 	// "METHOD\x00CREDENTIALS\x00identity", which a process that predates
 	// them reads as an identity no mechanism knows (so it may not read); an
 	// identity without them is from such a process.
-	Method      string
+	Method      auth.Method
 	Credentials string
-	Pending     []byte
+	// Pending holds bytes already read from the socket but not yet
+	// handled: the start of a frame that was arriving at the hand-over.
+	Pending []byte
 }
 
 // Section is named state beside the heartbeats, such as the Kerberos
@@ -76,7 +64,7 @@ type Section struct {
 }
 
 // Write snapshots st, conns and the sections into a new sealed memfd.
-func Write(st *store.Store, conns []server.HandoffConn, sections ...Section) (*os.File, error) {
+func Write(st *store.Store, conns []Conn, sections ...Section) (*os.File, error) {
 	fd, err := unix.MemfdCreate(StateName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
@@ -94,7 +82,7 @@ func Write(st *store.Store, conns []server.HandoffConn, sections ...Section) (*o
 	return f, nil
 }
 
-func encode(w io.Writer, st *store.Store, conns []server.HandoffConn, sections []Section) error {
+func encode(w io.Writer, st *store.Store, conns []Conn, sections []Section) error {
 	h := crc32.NewIEEE()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<16)
 	bw.WriteString(magic)
@@ -189,7 +177,7 @@ func Read(f *os.File, st *store.Store) ([]Conn, []Section, error) {
 			c := Conn{Index: int(r.u32()), Peer: string(r.bytes()), Authenticated: r.byte1() == 1}
 			c.Identity = string(r.bytes())
 			if parts := strings.SplitN(c.Identity, "\x00", 3); len(parts) == 3 {
-				c.Method, c.Credentials, c.Identity = parts[0], parts[1], parts[2]
+				c.Method, c.Credentials, c.Identity = auth.Method(parts[0]), parts[1], parts[2]
 			}
 			c.Pending = r.bytes()
 			conns = append(conns, c)

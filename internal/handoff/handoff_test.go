@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/storm-pacemaker/pacemaker/internal/server"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
 )
 
@@ -16,7 +15,7 @@ func TestRoundTrip(t *testing.T) {
 	_ = st.Put("/wb/t1/a", []byte("one"))
 	_ = st.Put("/wb/t1/b", []byte{})
 	_ = st.Put("/wb/t2/c", make([]byte, 100000))
-	conns := []server.HandoffConn{
+	conns := []Conn{
 		{Peer: "10.0.0.1:5000", Authenticated: true, Identity: "nimbus@EXAMPLE.COM", Pending: []byte{0, 0}},
 		{Peer: "10.0.0.2:5001"},
 	}
@@ -74,24 +73,13 @@ func TestDamagedSnapshotRestoresNothing(t *testing.T) {
 
 }
 
-func TestConnNames(t *testing.T) {
-	if i, ok := ConnIndex(ConnName(42)); !ok || i != 42 {
-		t.Fatal(i, ok)
-	}
-	for _, bad := range []string{StateName, "pmconn-", "pmconn-x", "pmconn--1", "pacemaker.socket"} {
-		if _, ok := ConnIndex(bad); ok {
-			t.Errorf("%q parsed as a connection", bad)
-		}
-	}
-}
-
 // TestSectionsFollowTheEnd: sections only append to what a snapshot
 // without them holds, after the end record, where readers from before
 // sections existed stop: a downgrade across a restart keeps the heartbeats.
 func TestSectionsFollowTheEnd(t *testing.T) {
 	st := store.New(store.Limits{})
 	_ = st.Put("/a", []byte("x"))
-	conns := []server.HandoffConn{{Peer: "10.0.0.1:1"}}
+	conns := []Conn{{Peer: "10.0.0.1:1"}}
 	read := func(f *os.File) []byte {
 		t.Helper()
 		defer f.Close()

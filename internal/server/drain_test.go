@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/storm-pacemaker/pacemaker/internal/handoff"
 	"io"
 	"testing"
 	"time"
@@ -14,19 +15,19 @@ import (
 
 // stopServer stops srv, by a hand-over or a plain stop, failing t when that
 // does not end within a bound that tells a hang from slowness.
-func stopServer(t *testing.T, srv *Server, handoff bool) []HandoffConn {
+func stopServer(t *testing.T, srv *Server, handOver bool) []handoff.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var handed []HandoffConn
+	var handed []handoff.Conn
 	var err error
-	if handoff {
+	if handOver {
 		handed, err = srv.Handoff(ctx)
 	} else {
 		err = srv.Shutdown(ctx)
 	}
 	if err != nil {
-		t.Fatalf("handoff %v: %v", handoff, err)
+		t.Fatalf("handoff %v: %v", handOver, err)
 	}
 	return handed
 }

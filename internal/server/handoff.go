@@ -8,35 +8,15 @@ import (
 	"net"
 	"os"
 
-	"github.com/storm-pacemaker/pacemaker/internal/auth"
+	"github.com/storm-pacemaker/pacemaker/internal/handoff"
 )
-
-// HandoffConn is one client connection passed from a stopping process to
-// its successor (through systemd's file-descriptor store), so that a
-// restart or upgrade closes nothing a Storm client could notice.
-type HandoffConn struct {
-	File *os.File // a duplicate of the socket
-	Peer string
-	// Authenticated connections keep their identity; the successor
-	// re-checks it against its own config (MayRead).
-	Authenticated bool
-	Identity      string
-	// Method is the pacemaker.auth.method it authenticated under; "" from
-	// a predecessor that did not say (taken as the successor's own).
-	Method auth.Method
-	// Credentials is the Settings.Credentials it authenticated under.
-	Credentials string
-	// Pending holds bytes already read from the socket but not yet handled:
-	// the start of a frame that was arriving at the hand-over.
-	Pending []byte
-}
 
 // Handoff is Shutdown that keeps the connections: it stops accepting, lets
 // each connection answer every whole request it has read, then returns its
 // socket with its state instead of closing it. Connections in the middle of
 // an authentication handshake, or of a frame too large to hold, are closed
 // (logged), since that state cannot move.
-func (s *Server) Handoff(ctx context.Context) ([]HandoffConn, error) {
+func (s *Server) Handoff(ctx context.Context) ([]handoff.Conn, error) {
 	s.mu.Lock()
 	s.handed = nil
 	s.handoff.Store(true)
@@ -72,7 +52,7 @@ func (c *conn) handOver() bool {
 		c.s.warns.Warn(c.host, "hand-over", "cannot duplicate a socket for hand-over; closing it", "peer", c.peer, "err", err)
 		return false
 	}
-	c.s.addHanded(HandoffConn{
+	c.s.addHanded(handoff.Conn{
 		File:          f,
 		Peer:          c.peer,
 		Authenticated: c.state.Load() == stateAuthenticated,
@@ -84,7 +64,7 @@ func (c *conn) handOver() bool {
 	return true
 }
 
-func (s *Server) addHanded(hc HandoffConn) {
+func (s *Server) addHanded(hc handoff.Conn) {
 	s.mu.Lock()
 	s.handed = append(s.handed, hc)
 	s.mu.Unlock()
@@ -92,7 +72,7 @@ func (s *Server) addHanded(hc HandoffConn) {
 
 // Adopt serves a connection handed over by a previous process. It bypasses
 // the connection limits: the client was already admitted.
-func (s *Server) Adopt(hc HandoffConn) error {
+func (s *Server) Adopt(hc handoff.Conn) error {
 	nc, err := net.FileConn(hc.File)
 	hc.File.Close()
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
+	"github.com/storm-pacemaker/pacemaker/internal/handoff"
 	"github.com/storm-pacemaker/pacemaker/internal/logging"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
@@ -79,8 +80,8 @@ type Server struct {
 	panicLog rateLimiter      // stacks of recovered panics
 	observer Observer
 
-	handoff atomic.Bool   // Shutdown hands connections over instead of closing them
-	handed  []HandoffConn // filled by connections during Handoff
+	handoff atomic.Bool    // Shutdown hands connections over instead of closing them
+	handed  []handoff.Conn // filled by connections during Handoff
 }
 
 // Observer sees every request as it is answered. Implementations must not
