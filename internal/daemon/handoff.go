@@ -46,7 +46,7 @@ func (d *daemon) shutdown(ctx context.Context) error {
 			"keys", d.store.Keys(), "connections", d.srv.OpenConns())
 		return d.srv.Shutdown(ctx)
 	}
-	handed, err := d.srv.Handoff(ctx)
+	handed, err := d.srv.HandOver(ctx)
 	d.handOver(handed, kind)
 	return err
 }
@@ -152,7 +152,7 @@ func (d *daemon) resume(prev inherited) {
 		f := conns[m.Index]
 		conns[m.Index] = nil
 		m.File = f
-		err := d.srv.Adopt(m)
+		err := d.srv.TakeOver(m)
 		if err != nil {
 			d.log.Warn("cannot adopt a connection of the previous process", "peer", m.Peer, "err", err)
 			continue

@@ -182,7 +182,7 @@ func TestEndOfStreamWithTheLastBytes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := ts.srv.Adopt(handoff.Conn{File: f, Peer: "test"}); err != nil {
+		if err := ts.srv.TakeOver(handoff.Conn{File: f, Peer: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		adopted := &rawConn{t: t, nc: client, fr: wire.NewFrameReader(bufio.NewReader(client), wire.DefaultMaxFrame)}

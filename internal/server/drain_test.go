@@ -22,7 +22,7 @@ func stopServer(t *testing.T, srv *Server, handOver bool) []handoff.Conn {
 	var handed []handoff.Conn
 	var err error
 	if handOver {
-		handed, err = srv.Handoff(ctx)
+		handed, err = srv.HandOver(ctx)
 	} else {
 		err = srv.Shutdown(ctx)
 	}

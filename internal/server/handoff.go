@@ -11,12 +11,12 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/handoff"
 )
 
-// Handoff is Shutdown that keeps the connections: it stops accepting, lets
+// HandOver is Shutdown that keeps the connections: it stops accepting, lets
 // each connection answer every whole request it has read, then returns its
 // socket with its state instead of closing it. Connections in the middle of
 // an authentication handshake, or of a frame too large to hold, are closed
 // (logged), since that state cannot move.
-func (s *Server) Handoff(ctx context.Context) ([]handoff.Conn, error) {
+func (s *Server) HandOver(ctx context.Context) ([]handoff.Conn, error) {
 	s.mu.Lock()
 	s.handed = nil
 	s.handoff.Store(true)
@@ -70,9 +70,9 @@ func (s *Server) addHanded(hc handoff.Conn) {
 	s.mu.Unlock()
 }
 
-// Adopt serves a connection handed over by a previous process. It bypasses
+// TakeOver serves a connection handed over by a previous process. It bypasses
 // the connection limits: the client was already admitted.
-func (s *Server) Adopt(hc handoff.Conn) error {
+func (s *Server) TakeOver(hc handoff.Conn) error {
 	nc, err := net.FileConn(hc.File)
 	hc.File.Close()
 	if err != nil {

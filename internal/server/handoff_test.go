@@ -28,7 +28,7 @@ func TestHandoffKeepsConnections(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	handed, err := old.srv.Handoff(ctx)
+	handed, err := old.srv.HandOver(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestHandoffKeepsConnections(t *testing.T) {
 	go succ.Serve(ln)
 	defer succ.Shutdown(context.Background())
 	for _, hc := range handed {
-		if err := succ.Adopt(hc); err != nil {
+		if err := succ.TakeOver(hc); err != nil {
 			t.Fatal(err)
 		}
 	}
