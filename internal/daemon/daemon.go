@@ -419,10 +419,12 @@ func applyMaxThreads(cfg *config.Config) {
 // instead of letting the heap double (the Go default).
 const (
 	memoryHeadroom = 128 << 20
-	// perConnFixed is a connection's memory outside the budgets: its 16 KiB
-	// read buffer, its answers up to the write credit, its goroutine's
-	// stack (8 KiB, more while deep in a handshake) and its bookkeeping.
-	perConnFixed = 40 << 10
+	// perConnFixed is a connection's memory outside the budgets at worst:
+	// the engine keeps up to 16 KiB of a frame that is arriving (the
+	// read buffer's size) and up to the 4 KiB write credit of answers a
+	// full socket refused, plus the connection's bookkeeping (~1 KiB). An
+	// idle connection holds none of the buffers.
+	perConnFixed = 24 << 10
 )
 
 // memoryLimit returns the soft memory limit the budgets imply.

@@ -174,6 +174,23 @@ func (e *Engine) pick() *loop {
 	return e.loops[int(e.next.Add(1))%len(e.loops)]
 }
 
+// StopAccepting stops watching the listeners without taking the
+// connections queued on them: a restart hand-over leaves those to the
+// successor, which gets the listening socket. Drain after it accepts
+// nothing more.
+func (e *Engine) StopAccepting() {
+	l := e.loops[0]
+	_ = l.call(func() error {
+		if l.retryAt == 0 {
+			for _, fd := range l.listeners {
+				_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+			}
+		}
+		l.listeners, l.retryAt = nil, 0
+		return nil
+	})
+}
+
 // Drain stops accepting and closes every connection once it has answered
 // everything it had received; see the package doc. It returns ctx.Err() if
 // ctx ended first (the rest are then closed with ErrClosed). The loops keep

@@ -448,6 +448,16 @@ func (l *loop) deliver(c *Conn, data []byte) {
 	if c.paused && len(rest) > 0 {
 		c.fresh = true // not looked at for good: offer again on Resume
 	}
+	if consumed > 0 && len(rest) > 0 && !c.partial && c.fdl != 0 {
+		// A frame was completed and the next one started: the frame
+		// timeout runs per frame, from the new one's start. (A handler
+		// collecting a large frame itself says so with SetPartial, and
+		// its frame keeps the deadline of its start.)
+		if fto := l.e.frameTO.Load(); fto > 0 {
+			c.fdl = l.nowNs + fto
+			l.schedule(c)
+		}
+	}
 	l.frameDeadline(c)
 }
 

@@ -8,130 +8,210 @@ import (
 )
 
 // buffers accounts for the memory held for I/O beyond each connection's
-// fixed buffers (pacemaker.max.buffered.bytes): frames too large for a
-// connection's read buffer while they arrive, and answers beyond a
-// connection's write credit until they are written. Connections reserve
-// before they allocate; one that cannot waits, which stops it reading (the
-// back-pressure), and when a waiter has waited a frame timeout the
-// connection holding the most is closed so the rest keep being served.
+// fixed share (pacemaker.max.buffered.bytes): frames too large for the
+// engine's read buffer while they arrive, answers beyond a connection's
+// write credit until they are written, and the input the engine keeps for
+// connections (incomplete frames, what paused connections left).
+// Connections reserve before they allocate. One that cannot pauses (it is
+// not read: the back-pressure) and waits to be resumed when memory comes
+// back; when it has waited a frame timeout the connection holding the most
+// is closed so the rest keep being served, and after evictGrace more the
+// waiter itself gives up.
 type buffers struct {
 	used atomic.Int64
 	max  atomic.Int64
+	kept func() int64 // the engine's kept input
 
-	mu      sync.Mutex
-	waiters int
-	freed   chan struct{} // closed, then replaced, when memory comes back while someone waits
+	nwait atomic.Int32 // len(waiters), read without the lock
+	mu    sync.Mutex
+	// waiters are the connections paused for memory, with when they
+	// began to wait (kept across resumes until a reservation succeeds).
+	waiters map[*conn]struct{}
+	timer   *time.Timer // runs expire at the earliest waiter's deadline
+	timerAt time.Time
 }
 
-// Errors of reserve; both end the connection that asked.
+// Errors that end a connection on behalf of the budget.
 var (
 	errBudgetSpent = errors.New("buffered memory budget spent (pacemaker.max.buffered.bytes)")
 	errEvicted     = errors.New("closed for holding the most of the buffered memory budget")
 )
 
+// errWait is the word, from deep in a request, that the connection paused
+// to wait for memory: the frame is handled again when it is resumed. Only
+// requests without side effects (reads) and frames still arriving wait.
+var errWait = errors.New("waiting for buffered memory")
+
 // writeCredit is what a connection's pending answers may hold without a
 // reservation: answers to a burst of small requests never touch the shared
 // account. It is part of each connection's fixed cost.
-const writeCredit = 16 << 10
+const writeCredit = 4 << 10
+
+// smallAnswer bounds every answer but a read's and a SASL token: a
+// connection starts a request only with this much of its credit left.
+const smallAnswer = 256
 
 // evictGrace is how long a waiter waits on after it had the connection
 // holding the most closed.
 const evictGrace = time.Second
 
 func (b *buffers) take(n int64) bool {
-	if b.used.Add(n) <= b.max.Load() {
+	if b.used.Add(n)+b.kept() <= b.max.Load() {
 		return true
 	}
 	b.used.Add(-n)
 	return false
 }
 
-// wake tells waiters that memory came back.
-func (b *buffers) wake() {
-	b.mu.Lock()
-	if b.waiters > 0 {
-		close(b.freed)
-		b.freed = make(chan struct{})
-	}
-	b.mu.Unlock()
+// Buffered returns the bytes reserved now (with the engine's kept input),
+// and the budget.
+func (s *Server) Buffered() (used, max int64) {
+	return s.buf.used.Load() + s.buf.kept(), s.buf.max.Load()
 }
 
-// Buffered returns the bytes reserved now, and the budget.
-func (s *Server) Buffered() (used, max int64) { return s.buf.used.Load(), s.buf.max.Load() }
-
-// reserve takes n bytes of the buffered budget for c, waiting while it is
-// spent. At deadline it has the connection holding the most (if not c)
-// closed, and waits evictGrace more before it gives up.
-func (s *Server) reserve(c *conn, n int64, deadline time.Time) error {
+// reserve takes n bytes of the buffered budget for c. When they cannot be
+// had it pauses c, lists it among the waiters and returns errWait; n larger
+// than the whole budget is errBudgetSpent.
+func (c *conn) reserve(n int64) error {
 	if n <= 0 {
 		return nil
 	}
-	b := &s.buf
+	b := &c.s.buf
 	if b.take(n) {
 		c.held.Add(n)
+		if !c.waitingSince.IsZero() {
+			// Not among the waiters (wake took it off), so no lock.
+			c.waitingSince, c.evictedFor = time.Time{}, false
+		}
 		return nil
 	}
 	if n > b.max.Load() {
 		return errBudgetSpent
 	}
-	evicted := false
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	for {
-		b.mu.Lock()
-		b.waiters++
-		ch := b.freed
-		b.mu.Unlock()
-		ok := b.take(n) // again, now that a release cannot be missed
-		if !ok && !c.evicted.Load() {
-			select {
-			case <-ch:
-			case <-timer.C:
-				if !evicted {
-					evicted = true
-					s.evictLargest(c)
-					timer.Reset(evictGrace)
-				} else {
-					deadline = time.Time{}
-				}
-			}
-		}
-		b.mu.Lock()
-		b.waiters--
-		b.mu.Unlock()
-		switch {
-		case ok || b.take(n):
-			c.held.Add(n)
-			return nil
-		case c.evicted.Load():
-			return errEvicted
-		case deadline.IsZero():
-			return errBudgetSpent
-		}
+	c.ec.Pause()
+	b.mu.Lock()
+	if c.waitingSince.IsZero() {
+		c.waitingSince = time.Now()
+	}
+	b.waiters[c] = struct{}{}
+	b.nwait.Store(int32(len(b.waiters)))
+	b.schedule(c.waitingSince.Add(c.s.settings.Load().FrameTimeout))
+	b.mu.Unlock()
+	if b.used.Load()+b.kept()+n <= b.max.Load() {
+		b.wake() // memory came back before c was listed
+	}
+	return errWait
+}
+
+// force counts n bytes for c whether or not the budget has them: an answer
+// that cannot wait (a SASL token, bounded by the mechanisms).
+func (c *conn) force(n int64) {
+	if n > 0 {
+		c.s.buf.used.Add(n)
+		c.held.Add(n)
 	}
 }
 
 // release gives back n bytes c reserved.
-func (s *Server) release(c *conn, n int64) {
+func (c *conn) release(n int64) {
 	if n <= 0 {
 		return
 	}
 	c.held.Add(-n)
-	s.buf.used.Add(-n)
-	s.buf.wake()
+	c.s.buf.used.Add(-n)
+	c.s.buf.wake()
 }
 
-// releaseAll gives back whatever c still holds (it is closing).
-func (s *Server) releaseAll(c *conn) {
+// releaseAll gives back whatever c still holds (it is closing) and takes
+// it off the waiters.
+func (c *conn) releaseAll() {
+	b := &c.s.buf
+	if b.nwait.Load() > 0 {
+		b.mu.Lock()
+		delete(b.waiters, c)
+		b.nwait.Store(int32(len(b.waiters)))
+		b.mu.Unlock()
+	}
 	if n := c.held.Swap(0); n > 0 {
-		s.buf.used.Add(-n)
-		s.buf.wake()
+		b.used.Add(-n)
+		b.wake()
+	}
+}
+
+// wake resumes every waiter: memory came back (or the budget grew), and
+// each tries its reservation again.
+func (b *buffers) wake() {
+	if b.nwait.Load() == 0 {
+		return
+	}
+	b.mu.Lock()
+	ws := b.waiters
+	b.waiters = make(map[*conn]struct{}, len(ws))
+	b.nwait.Store(0)
+	b.mu.Unlock()
+	for c := range ws {
+		c.ec.Resume()
+	}
+}
+
+// schedule has expire run at t unless it runs earlier. b.mu is held.
+func (b *buffers) schedule(t time.Time) {
+	if b.timer != nil && !b.timerAt.After(t) {
+		return
+	}
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	b.timerAt = t
+	b.timer = time.AfterFunc(time.Until(t), b.expire)
+}
+
+// expire deals with waiters that waited too long: past a frame timeout it
+// has the connection holding the most closed (once per waiter), and past
+// evictGrace more the waiter is closed.
+func (b *buffers) expire() {
+	now := time.Now()
+	b.mu.Lock()
+	b.timer = nil
+	var evictFor, giveUp []*conn
+	next := time.Time{}
+	for c := range b.waiters {
+		due := c.waitingSince.Add(c.s.settings.Load().FrameTimeout)
+		if c.evictedFor {
+			due = due.Add(evictGrace)
+		}
+		if due.After(now) {
+			if next.IsZero() || due.Before(next) {
+				next = due
+			}
+			continue
+		}
+		if !c.evictedFor {
+			c.evictedFor = true
+			evictFor = append(evictFor, c)
+			if d := now.Add(evictGrace); next.IsZero() || d.Before(next) {
+				next = d
+			}
+			continue
+		}
+		giveUp = append(giveUp, c)
+		delete(b.waiters, c)
+	}
+	b.nwait.Store(int32(len(b.waiters)))
+	if !next.IsZero() {
+		b.schedule(next)
+	}
+	b.mu.Unlock()
+	for _, c := range evictFor {
+		c.s.evictLargest(c)
+	}
+	for _, c := range giveUp {
+		c.ec.CloseAsync(errBudgetSpent)
 	}
 }
 
 // evictLargest closes the connection holding the most of the budget, when
-// that is not the waiter itself: its blocked read or write fails and its
-// memory comes back.
+// that is not the waiter itself; its memory comes back when it closes.
 func (s *Server) evictLargest(waiter *conn) {
 	s.mu.Lock()
 	var worst *conn
@@ -148,17 +228,5 @@ func (s *Server) evictLargest(waiter *conn) {
 	s.stats.reject("buffer budget")
 	s.warns.Warn(worst.host, "buffer budget", "buffered memory budget spent; closing the connection holding the most",
 		"peer", worst.peer, "held_bytes", worst.held.Load(), "waiting_peer", waiter.peer)
-	_ = worst.nc.Close()
-	s.buf.wake() // in case it waits for memory itself
+	worst.ec.CloseAsync(errEvicted)
 }
-
-// frameBudget is a connection's wire.Budget: large frames reserve from the
-// server's account, waiting at most a frame timeout.
-type frameBudget struct{ c *conn }
-
-func (f frameBudget) Reserve(n int) error {
-	c := f.c
-	return c.s.reserve(c, int64(n), time.Now().Add(c.s.settings.Load().FrameTimeout))
-}
-
-func (f frameBudget) Release(n int) { f.c.s.release(f.c, int64(n)) }

@@ -1,21 +1,18 @@
 package server
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
 	"runtime/debug"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
+	"github.com/storm-pacemaker/pacemaker/internal/engine"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
@@ -29,12 +26,9 @@ const (
 
 type conn struct {
 	s    *Server
-	nc   net.Conn
+	ec   *engine.Conn
 	peer string // ip:port, in every log line about this connection
 	host string // ip, for the per-peer limit
-	br   *bufio.Reader
-	fr   *wire.FrameReader
-	out  []byte
 	req  wire.Message
 
 	state    atomic.Int32
@@ -45,7 +39,6 @@ type conn struct {
 	// authzFor is the settings mayRead was judged under: a reload
 	// re-judges it at the next read.
 	authzFor    *Settings
-	hsDeadline  time.Time
 	identity    string
 	mayRead     bool
 	writeDenied bool
@@ -54,95 +47,195 @@ type conn struct {
 	unauthReadLogged bool
 	demoted          bool // a reload changed the method since it authenticated (logged)
 
+	// big collects a frame too large for the engine's read buffer as it
+	// arrives (bigLen bytes; -1: none); its capacity is reserved from the
+	// budget (bigHeld).
+	big     []byte
+	bigLen  int
+	bigHeld int64
+
 	// held is what this connection has reserved of the buffered budget
-	// (large frame buffer and answers beyond writeCredit); outHeld is the
-	// answers' part. evicted: the budget closed it for holding the most.
+	// (big, and answers beyond writeCredit: outHeld); evicted: the budget
+	// closed it for holding the most.
 	held    atomic.Int64
 	outHeld int64
 	evicted atomic.Bool
-	// writeDeadline is the write deadline last set, and writeTimeout the
-	// frame timeout it was computed from.
-	writeDeadline time.Time
-	writeTimeout  time.Duration
-	// readDeadline is the read deadline this connection last set (Shutdown
-	// sets its own, and closing tells of it).
-	readDeadline time.Time
+	// writeWait: paused until the socket takes the pending answers.
+	writeWait bool
+	// waitingSince is when a reservation first failed (zero: not
+	// waiting); evictedFor: the waiter had the largest holder closed.
+	// Both under s.buf.mu while listed among the waiters.
+	waitingSince time.Time
+	evictedFor   bool
 }
 
-func newConn(s *Server, nc net.Conn, peer, host string) *conn {
-	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4})
-	}
-	st := s.settings.Load()
-	c := &conn{s: s, nc: nc, peer: peer, host: host}
-	c.br = bufio.NewReaderSize(&arrivedReader{c: c}, readBufferSize)
-	c.setFrameReader(st)
-	return c
-}
+// errEnded is the word that the connection must close; the reason has been
+// logged (or the client ended it cleanly).
+var errEnded = errors.New("connection ended")
 
-// setFrameReader reads frames from c.br: their maximum is the one in force
-// when each length prefix arrives, large ones are counted in the budget.
-func (c *conn) setFrameReader(st *Settings) {
-	c.fr = wire.NewFrameReader(c.br, st.MaxFrame)
-	c.fr.Stall = c.stall
-	c.fr.Max = func() int { return c.s.settings.Load().MaxFrame }
-	c.fr.Budget = frameBudget{c}
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		if rc, err := tc.SyscallConn(); err == nil {
-			c.fr.Queued = func() int { return queued(rc) }
+// errClose is what a request handler returns for a connection to close
+// whose reason it logged.
+var errClose = errors.New("close connection")
+
+// onData splits the bytes in into frames and handles each whole one; see
+// engine.Handler. A frame larger than the engine's read buffer is
+// collected in a budgeted buffer of its own as its bytes arrive.
+func (c *conn) onData(in []byte) (int, error) {
+	done := 0
+	for {
+		if c.bigLen >= 0 {
+			k, err := c.collect(in[done:])
+			done += k
+			switch {
+			case err == errWait:
+				return done, nil
+			case err != nil:
+				return done, c.budgetEnded(err)
+			case len(c.big) < c.bigLen:
+				if done == len(in) {
+					return done, nil
+				}
+				continue
+			}
+			if !c.mayAnswer() {
+				return done, nil
+			}
+			// The settings in force now judge the request.
+			err = c.handleFrame(c.s.settings.Load(), c.big)
+			if err == errWait {
+				return done, nil
+			}
+			c.req = wire.Message{} // it aliases big: an idle connection must not pin it
+			c.dropBig()
+			if err != nil {
+				return done, err
+			}
+			continue
+		}
+		rest := in[done:]
+		st := c.s.settings.Load()
+		// The frame maximum in force when the length prefix arrives.
+		n, ok, err := wire.FrameLength(rest, st.MaxFrame)
+		if err != nil {
+			return done, err
+		}
+		if !ok {
+			break
+		}
+		if 4+n > len(rest) {
+			if 4+n <= readBufferSize {
+				break // the engine keeps it until it is whole
+			}
+			done += 4
+			c.bigLen = n
+			c.ec.SetPartial(true)
+			continue
+		}
+		if !c.mayAnswer() {
+			return done, nil
+		}
+		err = c.handleFrame(st, rest[4:4+n])
+		if err == errWait {
+			return done, nil
+		}
+		done += 4 + n
+		if err != nil {
+			return done, err
 		}
 	}
+	c.settle()
+	return done, nil
+}
+
+// collect copies the next bytes of a large frame into c.big, growing it
+// only as bytes arrive (wire.LargeFrameCap), each growth reserved first.
+func (c *conn) collect(in []byte) (int, error) {
+	k := min(len(in), c.bigLen-len(c.big))
+	if len(c.big)+k > cap(c.big) {
+		arrived := len(c.big) + len(in) + queued(c.ec.Fd())
+		size := wire.LargeFrameCap(c.bigLen, cap(c.big), arrived)
+		if err := c.reserve(int64(size) - c.bigHeld); err != nil {
+			return 0, err
+		}
+		c.bigHeld = max(c.bigHeld, int64(size))
+		nb := make([]byte, len(c.big), size)
+		copy(nb, c.big)
+		c.big = nb
+		k = min(k, size-len(c.big))
+	}
+	c.big = append(c.big, in[:k]...)
+	return k, nil
+}
+
+// dropBig lets go of a large frame's buffer and gives its memory back.
+func (c *conn) dropBig() {
+	c.big, c.bigLen = nil, -1
+	c.release(c.bigHeld)
+	c.bigHeld = 0
+	c.ec.SetPartial(false)
 }
 
 // queued returns the bytes waiting in a socket's receive queue.
-func queued(rc syscall.RawConn) int {
-	n := 0
-	_ = rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+func queued(fd int) int {
+	n, _ := unix.IoctlGetInt(fd, unix.SIOCINQ)
 	return n
 }
 
-// errClose ends a connection after its reason has been logged.
-var errClose = errors.New("close connection")
-
-// errEnded is handleFrame's word that the connection must close; the reason
-// has been logged.
-var errEnded = errors.New("connection ended")
-
-func (c *conn) serve() {
-	defer c.s.forget(c)
-	defer c.nc.Close()
-	defer c.recoverPanic()
-	c.s.log.Debug("connection opened", "peer", c.peer)
-	for {
-		err := c.serveFrame()
-		if err == nil {
-			continue
-		}
-		if err == errEnded {
-			break
-		}
-		if c.s.closing.Load() && errors.Is(err, os.ErrDeadlineExceeded) && c.handOver() {
-			c.s.log.Debug("connection handed over", "peer", c.peer)
-			return // the deferred Close closes our copy; the successor has the socket
-		}
-		c.readFailed(err)
-		break
+// mayAnswer reports whether c may start a request: its answers so far
+// leave room for a small one in the write credit, or the socket takes
+// them now. Otherwise the peer does not read its answers: c is paused
+// (not read on) until the socket has taken them (OnWritten).
+func (c *conn) mayAnswer() bool {
+	if c.ec.Pending()+smallAnswer <= writeCredit {
+		return true
 	}
-	c.s.log.Debug("connection closed", "peer", c.peer, "identity", c.identityName())
+	pending, err := c.ec.Flush()
+	if err != nil {
+		return false // the engine closes c
+	}
+	if pending == 0 {
+		c.releaseOut()
+		return true
+	}
+	c.writeWait = true
+	c.ec.Pause()
+	return false
+}
+
+// settle writes answers that hold a reservation now, so the reservation
+// is given back at once when the socket takes them (the engine would write
+// them after onData, but nobody would be told).
+func (c *conn) settle() {
+	if c.outHeld == 0 {
+		return
+	}
+	if pending, err := c.ec.Flush(); err == nil && pending == 0 {
+		c.releaseOut()
+	}
+}
+
+// releaseOut gives back the answers' reservation: they are written.
+func (c *conn) releaseOut() {
+	c.release(c.outHeld)
+	c.outHeld = 0
+}
+
+// written is OnWritten: the socket took every pending answer.
+func (c *conn) written() {
+	c.releaseOut()
+	if c.writeWait {
+		c.writeWait = false
+		c.ec.Resume()
+	}
 }
 
 // recoverPanic keeps a panic in the code serving one connection (a
 // mechanism handed a hostile token, a bug) from ending the process and
-// every other connection with it: that connection is closed (serve's
-// deferred Close), counted as rejected with reason "panic", and logged
-// with the peer and the stack — the stack at most once a second, so a
-// peer that found a panic cannot flood the log with it.
-func (c *conn) recoverPanic() {
-	r := recover()
-	if r == nil {
-		return
-	}
+// every other connection with it: that connection is closed, counted as
+// rejected with reason "panic", and logged with the peer and the stack —
+// the stack at most once a second, so a peer that found a panic cannot
+// flood the log with it.
+func (c *conn) recoverPanic(r any) {
 	c.s.stats.reject("panic")
 	attrs := []any{"peer", c.peer, "method", c.mechName(), "panic", fmt.Sprint(r)}
 	if c.s.panicLog.allow() {
@@ -151,26 +244,12 @@ func (c *conn) recoverPanic() {
 	c.s.log.Error("panic while serving a connection; closing it and serving on", attrs...)
 }
 
-// serveFrame reads one frame with blocking reads (net.Conn.Read, which
-// parks in the netpoller) and handles it. It returns a read error, errEnded,
-// or nil to go on.
-func (c *conn) serveFrame() error {
-	c.s.waitWedge()
-	body, err := c.fr.Next()
-	if err != nil {
-		return err
-	}
-	// The settings in force now judge the request, not those of when the
-	// connection began to wait for it.
-	return c.handleFrame(c.s.settings.Load(), body)
-}
-
-// handleFrame answers one frame and flushes the answers once no further
-// whole frame is buffered. It returns errEnded when
-// the connection must close (logged), else nil.
+// handleFrame answers one frame. It returns errWait when c paused to wait
+// for memory (the frame is handled again), errEnded when the connection
+// must close (logged), else nil.
 func (c *conn) handleFrame(st *Settings, body []byte) error {
-	c.s.stats.BytesIn.Add(uint64(len(body) + 4))
 	if err := wire.DecodeRequest(body, &c.req); err != nil {
+		c.s.stats.BytesIn.Add(uint64(len(body) + 4))
 		c.s.stats.reject("malformed frame")
 		c.s.warns.Warn(c.host, "malformed frame", "malformed frame; closing connection", "peer", c.peer, "err", err, "bytes", len(body))
 		return errEnded
@@ -180,106 +259,85 @@ func (c *conn) handleFrame(st *Settings, body []byte) error {
 		start = time.Now()
 	}
 	err := c.handle(st, &c.req)
+	if err == errWait {
+		return err
+	}
+	c.s.stats.BytesIn.Add(uint64(len(body) + 4))
 	if c.s.observer != nil && err == nil && c.req.Type.Valid() {
 		c.s.observer.Request(c.req.Type, time.Since(start))
 	}
-	if len(body)+4 > readBufferSize { // it had a buffer of its own
-		// c.req aliases it: an idle connection must not pin it.
-		c.req = wire.Message{}
-	}
 	if err != nil {
+		if errors.Is(err, errBudgetSpent) {
+			return c.budgetEnded(err)
+		}
 		if !errors.Is(err, errClose) {
 			c.s.stats.reject("protocol error")
 			c.s.warns.Warn(c.host, "protocol error", "protocol error; closing connection", "peer", c.peer, "request", c.req.Type.String(), "err", err)
 		}
-		_ = c.flush(st) // answer what was answered, e.g. before a failed handshake
-		return errEnded
-	}
-	// Answer a burst of pipelined requests with one write.
-	if len(c.out) >= flushThreshold || !c.fr.Ready() {
-		if err := c.flush(st); err != nil {
-			c.s.warns.Log(slog.LevelInfo, c.host, "write failed", "write failed; closing connection", "peer", c.peer, "err", err)
-			return errEnded
-		}
+		return errEnded // what was answered is written first, e.g. before a failed handshake
 	}
 	return nil
 }
 
-func (c *conn) flush(st *Settings) error {
-	if len(c.out) == 0 {
-		return nil
-	}
-	c.refreshWriteDeadline(st.FrameTimeout)
-	n, err := c.nc.Write(c.out)
-	c.s.stats.BytesOut.Add(uint64(n))
-	c.wrote()
-	return err
+// budgetEnded logs a reservation that can never succeed and ends c.
+func (c *conn) budgetEnded(err error) error {
+	c.budgetFailed(err)
+	return errEnded
 }
 
-// wrote empties c.out after a write and gives back its reservation; an
-// out buffer larger than the credit is let go, so an idle connection holds
-// no more than writeCredit for its answers.
-func (c *conn) wrote() {
-	if cap(c.out) > writeCredit {
-		c.out = nil
-	} else {
-		c.out = c.out[:0]
-	}
-	c.s.release(c, c.outHeld)
-	c.outHeld = 0
-}
-
-// room makes sure an answer of n more bytes is counted: what c.out would
-// hold beyond writeCredit is reserved from the buffered budget before it is
-// allocated. Pending answers are written first, so a connection that waits
-// for memory holds none. An error ends the connection (logged).
-func (c *conn) room(st *Settings, n int) error {
-	over := int64(len(c.out)+n-writeCredit) - c.outHeld
-	if over <= 0 {
-		return nil
-	}
-	if len(c.out) > 0 {
-		if err := c.flush(st); err != nil {
-			c.s.warns.Log(slog.LevelInfo, c.host, "write failed", "write failed; closing connection", "peer", c.peer, "err", err)
-			return errClose
-		}
-		if over = int64(n - writeCredit); over <= 0 {
-			return nil
-		}
-	}
-	if err := c.s.reserve(c, over, time.Now().Add(st.FrameTimeout)); err != nil {
-		c.budgetFailed(err, over)
-		return errClose
-	}
-	c.outHeld += over
-	return nil
-}
-
-// budgetFailed logs a reservation that ended the connection.
-func (c *conn) budgetFailed(err error, n int64) {
+// budgetFailed logs a connection the budget ended.
+func (c *conn) budgetFailed(err error) {
 	if errors.Is(err, errEvicted) {
 		return // logged by the eviction
 	}
 	c.s.stats.reject("buffer budget")
 	used, max := c.s.Buffered()
-	c.s.warns.Warn(c.host, "buffer budget", "buffered memory budget spent; closing connection", "peer", c.peer, "wanted_bytes", n,
-		"buffered_bytes", used, "max_buffered_bytes", max)
+	c.s.warns.Warn(c.host, "buffer budget", "buffered memory budget spent; closing connection", "peer", c.peer,
+		"held_bytes", c.held.Load(), "buffered_bytes", used, "max_buffered_bytes", max)
+}
+
+// room makes sure an answer of n more bytes is counted: what the pending
+// answers would hold beyond writeCredit is reserved from the buffered
+// budget before it is allocated. Only reads wait for it (wait); other
+// answers are small or bounded (a SASL token) and are counted at once.
+func (c *conn) room(n int, wait bool) error {
+	over := int64(c.ec.Pending()+n-writeCredit) - c.outHeld
+	if over <= 0 {
+		return nil
+	}
+	if !wait {
+		c.force(over)
+	} else if err := c.reserve(over); err != nil {
+		return err
+	}
+	c.outHeld += over
+	return nil
 }
 
 // answer appends m to the pending answers after checking it against the
 // frame maximum (a client could not read a larger one: it is refused with
 // NOT_AUTHORIZED, logged and counted) and the buffered budget.
 func (c *conn) answer(st *Settings, m *wire.Message) error {
+	return c.answerWith(st, m, false)
+}
+
+// answerRead is answer for a read's answer, which waits for memory.
+func (c *conn) answerRead(st *Settings, m *wire.Message) error {
+	return c.answerWith(st, m, true)
+}
+
+func (c *conn) answerWith(st *Settings, m *wire.Message, wait bool) error {
 	n := wire.FrameSize(m)
 	if n-4 > st.MaxFrame {
 		c.answerTooLarge(st, m, n)
 		m = &wire.Message{Type: wire.NotAuthorized, ID: m.ID, HasID: true}
 		n = wire.FrameSize(m)
 	}
-	if err := c.room(st, n); err != nil {
+	if err := c.room(n, wait); err != nil {
 		return err
 	}
-	c.out = wire.AppendFrame(c.out, m)
+	c.ec.SetOut(wire.AppendFrame(c.ec.Out(), m))
+	c.s.stats.BytesOut.Add(uint64(n))
 	return nil
 }
 
@@ -289,48 +347,14 @@ func (c *conn) answerTooLarge(st *Settings, m *wire.Message, n int) {
 		"peer", c.peer, "answer", m.Type.String(), "bytes", n-4, "max", st.MaxFrame)
 }
 
-// refreshWriteDeadline keeps a write deadline of about timeout ahead, so a
-// peer that stops reading cannot pin this goroutine forever. Setting it on
-// every flush cost 2 % of the server's CPU under load, so it is moved only
-// once a quarter of the timeout (at most a second) has passed: a write then
-// times out after between 3/4 of the timeout and the whole of it.
-func (c *conn) refreshWriteDeadline(timeout time.Duration) {
-	now := time.Now()
-	if timeout == c.writeTimeout && now.Before(c.writeDeadline.Add(-timeout+min(time.Second, timeout/4))) {
-		return
-	}
-	c.writeDeadline, c.writeTimeout = now.Add(timeout), timeout
-	_ = c.nc.SetWriteDeadline(c.writeDeadline)
-}
-
-// stall puts a deadline on a frame that started but has not fully arrived
-// (slowloris), and lifts it once the frame is complete.
-func (c *conn) stall(stalled bool) {
-	if c.s.closing.Load() {
-		return
-	}
-	if stalled {
-		d := time.Now().Add(c.s.settings.Load().FrameTimeout)
-		if !c.hsDeadline.IsZero() && c.hsDeadline.Before(d) {
-			d = c.hsDeadline
-		}
-		c.setReadDeadline(d)
-		return
-	}
-	c.setReadDeadline(c.hsDeadline) // zero when no handshake: no deadline
-}
-
-// setReadDeadline sets the socket's read deadline and remembers it.
-func (c *conn) setReadDeadline(t time.Time) {
-	c.readDeadline = t
-	_ = c.nc.SetReadDeadline(t)
-}
-
-func (c *conn) readFailed(err error) {
+// ended logs why a connection ended (OnClose), unless it was logged where
+// it was decided or is no news.
+func (c *conn) ended(err error) {
 	var tooLarge *wire.FrameTooLargeError
 	switch {
+	case errors.Is(err, errEnded), errors.Is(err, errEvicted), errors.Is(err, engine.ErrDrained), errors.Is(err, engine.ErrClosed):
 	case c.s.closing.Load():
-		// Shutdown woke us; nothing to report.
+		// Shutdown ended it; nothing to report.
 	case errors.Is(err, io.EOF):
 		if c.exchange != nil {
 			c.s.warns.Log(slog.LevelInfo, c.host, "closed in handshake", "peer closed during authentication", "peer", c.peer)
@@ -341,22 +365,20 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		c.s.stats.reject("truncated frame")
 		c.s.warns.Warn(c.host, "truncated frame", "connection closed in the middle of a frame", "peer", c.peer)
-	case errors.Is(err, errEvicted):
-		// Logged by the eviction.
 	case errors.Is(err, errBudgetSpent):
-		c.budgetFailed(err, 0)
+		c.budgetFailed(err)
 	case c.evicted.Load():
-		// Its socket was closed by the eviction, which logged it.
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		if c.exchange != nil {
-			c.s.stats.authFailure(c.mechName(), auth.ReasonTimeout)
-			c.s.warns.Warn(c.host, "handshake timeout", "authentication handshake timed out; closing connection", "peer", c.peer, "method", c.mechName())
-		} else {
-			c.s.stats.reject("frame timeout")
-			c.s.warns.Warn(c.host, "frame timeout", "frame stalled past the frame timeout; closing connection", "peer", c.peer)
-		}
+		// Closed by the eviction, which logged it.
+	case errors.Is(err, engine.ErrReadTimeout), errors.Is(err, engine.ErrFrameTimeout) && c.exchange != nil:
+		c.s.stats.authFailure(c.mechName(), auth.ReasonTimeout)
+		c.s.warns.Warn(c.host, "handshake timeout", "authentication handshake timed out; closing connection", "peer", c.peer, "method", c.mechName())
+	case errors.Is(err, engine.ErrFrameTimeout):
+		c.s.stats.reject("frame timeout")
+		c.s.warns.Warn(c.host, "frame timeout", "frame stalled past the frame timeout; closing connection", "peer", c.peer)
+	case errors.Is(err, engine.ErrWriteTimeout):
+		c.s.warns.Log(slog.LevelInfo, c.host, "write failed", "write failed; closing connection", "peer", c.peer, "err", err)
 	default:
-		c.s.warns.Log(slog.LevelInfo, c.host, "read failed", "read failed; closing connection", "peer", c.peer, "err", err)
+		c.s.warns.Log(slog.LevelInfo, c.host, "read failed", "connection failed; closing it", "peer", c.peer, "err", err)
 	}
 }
 
@@ -383,7 +405,15 @@ func (c *conn) handle(st *Settings, m *wire.Message) error {
 	if !m.Type.Valid() {
 		return fmt.Errorf("unknown message type %d", int32(m.Type))
 	}
-	c.s.stats.Requests[m.Type].Add(1)
+	err := c.request(st, m)
+	if err != errWait { // a waiting read is counted when it is answered
+		c.s.stats.Requests[m.Type].Add(1)
+	}
+	return err
+}
+
+// request answers a request of a valid type.
+func (c *conn) request(st *Settings, m *wire.Message) error {
 	id := m.MessageID()
 	switch m.Type {
 	case wire.CreatePath:
@@ -444,12 +474,12 @@ func (c *conn) handle(st *Settings, m *wire.Message) error {
 func (c *conn) read(st *Settings, m *wire.Message, id int32) error {
 	switch m.Type {
 	case wire.Exists:
-		return c.answer(st, &wire.Message{Type: wire.ExistsResponse, Field: wire.FieldBool,
+		return c.answerRead(st, &wire.Message{Type: wire.ExistsResponse, Field: wire.FieldBool,
 			Bool: c.s.store.Exists(m.Path), ID: id, HasID: true})
 	case wire.GetPulse:
 		return c.getPulse(st, m.Path, id)
 	case wire.GetAllNodesForPath:
-		return c.answer(st, &wire.Message{Type: wire.GetAllNodesForPathResponse, Field: wire.FieldNodes,
+		return c.answerRead(st, &wire.Message{Type: wire.GetAllNodesForPathResponse, Field: wire.FieldNodes,
 			Nodes: c.s.store.Children(m.Path), ID: id, HasID: true})
 	default: // GET_ALL_PULSE_FOR_PATH
 		// Storm's server answers this with no data; so do we.
@@ -467,7 +497,7 @@ func (c *conn) getPulse(st *Settings, key string, id int32) error {
 	c.s.store.View(key, func(v []byte) { size = len(v) })
 	if size < 0 {
 		// Storm answers a pulse with the id and no details.
-		return c.answer(st, &resp)
+		return c.answerRead(st, &resp)
 	}
 	resp.Pulse.Details = make([]byte, 0) // sized as present, for FrameSize
 	n := wire.FrameSize(&resp) + size
@@ -475,7 +505,7 @@ func (c *conn) getPulse(st *Settings, key string, id int32) error {
 		c.answerTooLarge(st, &resp, n)
 		return c.reply(st, wire.NotAuthorized, id)
 	}
-	if err := c.room(st, n); err != nil {
+	if err := c.room(n, true); err != nil {
 		return err
 	}
 	var shared []byte
@@ -489,22 +519,22 @@ func (c *conn) getPulse(st *Settings, key string, id int32) error {
 		if v == nil {
 			resp.Pulse.Details = []byte{}
 		}
-		c.out = wire.AppendFrame(c.out, &resp)
+		c.s.stats.BytesOut.Add(uint64(wire.FrameSize(&resp)))
+		c.ec.SetOut(wire.AppendFrame(c.ec.Out(), &resp))
 	})
 	switch {
 	case !found: // deleted since the first look
 		resp.Pulse.Details = nil
-		c.out = wire.AppendFrame(c.out, &resp)
+		c.s.stats.BytesOut.Add(uint64(wire.FrameSize(&resp)))
+		c.ec.SetOut(wire.AppendFrame(c.ec.Out(), &resp))
 	case shared != nil:
+		// The frame's head and tail around the value, written with it in
+		// one system call; only what the socket refuses is copied.
 		resp.Pulse.Details = shared
-		var at int
-		c.out, at = wire.AppendFrameSplit(c.out, &resp)
-		c.refreshWriteDeadline(st.FrameTimeout)
-		bufs := net.Buffers{c.out[:at], shared, c.out[at:]}
-		written, err := bufs.WriteTo(c.nc)
-		c.s.stats.BytesOut.Add(uint64(written))
-		c.wrote()
-		if err != nil {
+		c.s.stats.BytesOut.Add(uint64(wire.FrameSize(&resp)))
+		out, at := wire.AppendFrameSplit(c.ec.Out(), &resp)
+		c.ec.SetOut(out[:at])
+		if _, err := c.ec.Writev(shared, out[at:]); err != nil {
 			c.s.warns.Log(slog.LevelInfo, c.host, "write failed", "write failed; closing connection", "peer", c.peer, "err", err)
 			return errClose
 		}
@@ -645,8 +675,7 @@ func (c *conn) begin(st *Settings) {
 	c.mech, c.method, c.creds = st.Mechanism, st.Method, st.Credentials
 	c.exchange = c.mech.NewExchange(c.peer)
 	c.state.Store(stateHandshaking)
-	c.hsDeadline = time.Now().Add(st.HandshakeTimeout)
-	c.setReadDeadline(c.hsDeadline)
+	c.ec.SetReadDeadline(time.Now().Add(st.HandshakeTimeout))
 }
 
 func (c *conn) saslToken(st *Settings, m *wire.Message) error {
@@ -675,8 +704,7 @@ func (c *conn) saslToken(st *Settings, m *wire.Message) error {
 	}
 	c.identity = c.exchange.Identity()
 	c.exchange = nil
-	c.hsDeadline = time.Time{}
-	c.setReadDeadline(time.Time{})
+	c.ec.SetReadDeadline(time.Time{})
 	c.state.Store(stateAuthenticated)
 	var reason string
 	c.mayRead, reason = c.mech.MayRead(c.identity)

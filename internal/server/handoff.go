@@ -1,25 +1,25 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/storm-pacemaker/pacemaker/internal/handoff"
 )
 
-// HandOver is Shutdown that keeps the connections: it stops accepting, lets
-// each connection answer every whole request it has read, then returns its
-// socket with its state instead of closing it. Connections in the middle of
-// an authentication handshake, or of a frame too large to hold, are closed
-// (logged), since that state cannot move.
+// HandOver is Shutdown that keeps the connections: it stops accepting
+// (what is queued on the listeners stays there for the successor), lets
+// each connection answer every whole request it has received, then returns
+// its socket with its state instead of closing it. Connections in the
+// middle of an authentication handshake, or of a frame too large for the
+// read buffer, are closed (logged), since that state cannot move.
 func (s *Server) HandOver(ctx context.Context) ([]handoff.Conn, error) {
 	s.mu.Lock()
 	s.handed = nil
-	s.handoff.Store(true)
+	s.handingOver.Store(true)
 	s.mu.Unlock()
 	err := s.Shutdown(ctx) // every connection has handed itself over or closed
 	s.mu.Lock()
@@ -29,69 +29,65 @@ func (s *Server) HandOver(ctx context.Context) ([]handoff.Conn, error) {
 	return out, err
 }
 
-// handOver passes c to the successor if it can move; it reports whether it did.
+// handOver passes c, drained, to the successor if it can move; it reports
+// whether it did.
 func (c *conn) handOver() bool {
-	if !c.s.handoff.Load() {
-		return false
-	}
 	if c.exchange != nil {
 		c.s.warns.Warn(c.host, "hand-over", "closing a connection in the middle of authentication at hand-over", "peer", c.peer)
 		return false
 	}
-	pending, ok := c.fr.Pending()
-	if !ok {
+	if c.bigLen >= 0 {
 		c.s.warns.Warn(c.host, "hand-over", "closing a connection in the middle of a large frame at hand-over", "peer", c.peer)
 		return false
 	}
-	fc, ok := c.nc.(interface{ File() (*os.File, error) })
-	if !ok {
-		return false
-	}
-	f, err := fc.File()
+	fd, err := unix.FcntlInt(uintptr(c.ec.Fd()), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		c.s.warns.Warn(c.host, "hand-over", "cannot duplicate a socket for hand-over; closing it", "peer", c.peer, "err", err)
 		return false
 	}
-	c.s.addHanded(handoff.Conn{
-		File:          f,
+	hc := handoff.Conn{
+		File:          os.NewFile(uintptr(fd), "connection "+c.peer),
 		Peer:          c.peer,
 		Authenticated: c.state.Load() == stateAuthenticated,
 		Identity:      c.identity,
 		Method:        c.method,
 		Credentials:   c.creds,
-		Pending:       pending,
-	})
+		Pending:       append([]byte(nil), c.ec.Unread()...),
+	}
+	c.s.mu.Lock()
+	c.s.handed = append(c.s.handed, hc)
+	c.s.mu.Unlock()
 	return true
 }
 
-func (s *Server) addHanded(hc handoff.Conn) {
-	s.mu.Lock()
-	s.handed = append(s.handed, hc)
-	s.mu.Unlock()
-}
-
-// TakeOver serves a connection handed over by a previous process. It bypasses
-// the connection limits: the client was already admitted.
+// TakeOver serves a connection handed over by a previous process, with the
+// bytes it had read and not handled. It bypasses the connection limits:
+// the client was already admitted. hc.File is closed.
 func (s *Server) TakeOver(hc handoff.Conn) error {
-	nc, err := net.FileConn(hc.File)
+	fd, err := unix.FcntlInt(hc.File.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	hc.File.Close()
 	if err != nil {
-		return fmt.Errorf("adopt connection from %s: %w", hc.Peer, err)
+		return fmt.Errorf("take over connection from %s: %w", hc.Peer, os.NewSyscallError("fcntl", err))
 	}
-	peer, host := peerOf(nc)
-	s.mu.Lock()
+	if s.engErr != nil {
+		unix.Close(fd)
+		return s.engErr
+	}
 	if s.closing.Load() {
-		s.mu.Unlock()
-		nc.Close()
+		unix.Close(fd)
 		return ErrServerClosed
 	}
-	c := newConn(s, nc, peer, host)
-	if len(hc.Pending) > 0 {
-		c.br = bufio.NewReaderSize(&arrivedReader{c: c, src: bytes.NewReader(hc.Pending)}, readBufferSize)
-		c.setFrameReader(s.settings.Load())
+	hc.File = nil
+	if err := s.eng.Adopt(fd, hc.Pending, &hc); err != nil {
+		return fmt.Errorf("take over connection from %s: %w", hc.Peer, err)
 	}
+	return nil
+}
+
+// takeOver gives c the state a previous process handed over with it.
+func (c *conn) takeOver(hc *handoff.Conn) {
 	if hc.Authenticated {
-		st := s.settings.Load()
+		st := c.s.settings.Load()
 		c.identity = hc.Identity
 		c.state.Store(stateAuthenticated)
 		c.method, c.creds = hc.Method, hc.Credentials
@@ -102,7 +98,5 @@ func (s *Server) TakeOver(hc handoff.Conn) error {
 			c.mech = st.Mechanism
 		}
 	}
-	s.log.Debug("adopted connection from the previous process", "peer", peer, "identity", c.identityName(), "pending_bytes", len(hc.Pending))
-	s.startLocked(c)
-	return nil
+	c.s.log.Debug("took over a connection from the previous process", "peer", c.peer, "identity", c.identityName(), "pending_bytes", len(hc.Pending))
 }

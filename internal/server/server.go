@@ -1,7 +1,9 @@
-// Package server accepts Pacemaker connections and answers their requests:
-// one goroutine per connection reads frames, decodes them in place, passes
-// them through the connection's auth state to the store, and writes the
-// answers in batches (one write per burst of pipelined requests).
+// Package server accepts Pacemaker connections and answers their requests.
+// Connections are served by an event engine (internal/engine): a few loops
+// read every ready connection, split the bytes into frames, decode them in
+// place, pass them through the connection's auth state to the store and
+// write the answers with one write per burst — no goroutine and no buffer
+// per idle connection.
 //
 // A bad frame, a failed handshake or a misbehaving peer costs only that
 // peer's connection, never the daemon (Storm's Java server exits on one
@@ -11,14 +13,21 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
+	"github.com/storm-pacemaker/pacemaker/internal/engine"
 	"github.com/storm-pacemaker/pacemaker/internal/handoff"
 	"github.com/storm-pacemaker/pacemaker/internal/logging"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
@@ -49,12 +58,10 @@ type Settings struct {
 	MaxBuffered int64
 }
 
-// readBufferSize is each connection's bufio size: frames up to this size are
-// decoded straight from it; larger ones get a buffer of their own.
+// readBufferSize is the engine's read buffer: frames up to this size are
+// decoded straight from it (and kept by the engine while they arrive);
+// larger ones get a budgeted buffer of their own.
 const readBufferSize = 16 << 10
-
-// flushThreshold makes a long burst of pipelined requests flush part-way.
-const flushThreshold = 64 << 10
 
 // Server serves one store on any number of listeners.
 type Server struct {
@@ -63,25 +70,26 @@ type Server struct {
 	settings atomic.Pointer[Settings]
 	stats    Stats
 	buf      buffers
+	eng      *engine.Engine
+	engErr   error // engine.New failed: Serve and TakeOver return it
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
 	perPeer   map[string]int
-	listeners map[net.Listener]struct{}
+	listeners map[net.Listener]int // and the engine's duplicate of each socket
 	closing   atomic.Bool
-	connWG    sync.WaitGroup
-	acceptWG  sync.WaitGroup
+	stopOnce  sync.Once
+	stopped   chan struct{} // closed when Shutdown has finished: Serve returns
 
-	lastAccept atomic.Int64 // unix nanoseconds, for the health check
-	wedged     atomic.Bool
-	wedge      chan struct{} // closed to unwedge; see Wedge
+	wedged atomic.Bool
+	wedge  chan struct{} // closed to unwedge; see Wedge
 
 	warns    *logging.Limiter // every line a client can cause goes through it
 	panicLog rateLimiter      // stacks of recovered panics
 	observer Observer
 
-	handoff atomic.Bool    // Shutdown hands connections over instead of closing them
-	handed  []handoff.Conn // filled by connections during Handoff
+	handingOver atomic.Bool    // Shutdown hands connections over instead of closing them
+	handed      []handoff.Conn // filled by connections during HandOver
 }
 
 // Observer sees every request as it is answered. Implementations must not
@@ -104,11 +112,27 @@ func New(st *store.Store, log *slog.Logger, s Settings) *Server {
 		log:       log,
 		conns:     map[*conn]struct{}{},
 		perPeer:   map[string]int{},
-		listeners: map[net.Listener]struct{}{},
+		listeners: map[net.Listener]int{},
+		stopped:   make(chan struct{}),
 		wedge:     make(chan struct{}),
 		warns:     logging.NewLimiter(log, logging.LimitConfig{}),
 	}
-	srv.buf.freed = make(chan struct{})
+	srv.buf.waiters = map[*conn]struct{}{}
+	srv.buf.kept = func() int64 { return 0 }
+	srv.eng, srv.engErr = engine.New(engine.Config{
+		Handler:        handler{srv},
+		ReadBufferSize: readBufferSize,
+		FrameTimeout:   s.FrameTimeout,
+		WriteTimeout:   s.FrameTimeout,
+		AcceptError: func(err error, backoff time.Duration) {
+			srv.warns.Warn("accept", "accept failed", "accept failed; retrying", "err", err, "backoff", backoff)
+		},
+	})
+	if srv.engErr != nil {
+		srv.engErr = fmt.Errorf("start connection engine: %w", srv.engErr)
+	} else {
+		srv.buf.kept = srv.eng.KeptBytes
+	}
 	srv.SetSettings(s)
 	return srv
 }
@@ -124,6 +148,11 @@ func (s *Server) SetSettings(st Settings) {
 	}
 	s.buf.max.Store(max)
 	s.settings.Store(&st)
+	if s.eng != nil {
+		// Frames and writes that start from now on.
+		s.eng.SetFrameTimeout(st.FrameTimeout)
+		s.eng.SetWriteTimeout(st.FrameTimeout)
+	}
 	s.buf.wake() // a larger budget may let waiters go on
 }
 
@@ -139,112 +168,159 @@ func (s *Server) Store() *store.Store { return s.store }
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("server closed")
 
-// Serve accepts connections on ln until Shutdown. It does not close ln's
-// underlying socket twice: systemd may hold another copy of it.
+// Serve accepts connections on ln, a TCP listener, until Shutdown. The
+// engine accepts on a duplicate of ln's socket, and ln is closed at
+// Shutdown; systemd may hold another copy of the socket.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.engErr != nil {
+		return s.engErr
+	}
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("serve %s: not a socket listener (%T)", ln.Addr(), ln)
+	}
+	fd, err := dupSocket(sc)
+	if err != nil {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
+		unix.Close(fd)
 		return ErrServerClosed
 	}
-	s.listeners[ln] = struct{}{}
-	s.acceptWG.Add(1)
+	s.listeners[ln] = fd
 	s.mu.Unlock()
-	defer s.acceptWG.Done()
-
-	var backoff time.Duration
-	for {
-		s.lastAccept.Store(time.Now().UnixNano())
-		if s.wedged.Load() {
-			<-s.wedge
-		}
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				s.acceptQueued(ln)
-				_ = ln.Close()
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
-				// EMFILE and friends: wait instead of spinning.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.warns.Warn(ln.Addr().String(), "accept failed", "accept failed; retrying", "listener", ln.Addr().String(), "err", err, "backoff", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		s.accept(nc)
+	if err := s.eng.Listen(fd); err != nil {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
+	<-s.stopped
+	return ErrServerClosed
 }
 
-func (s *Server) accept(nc net.Conn) {
-	st := s.settings.Load()
-	peer, host := peerOf(nc)
+// dupSocket returns a close-on-exec duplicate of a socket's descriptor.
+func dupSocket(sc syscall.Conn) (int, error) {
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var dupErr error
+	if err := rc.Control(func(fd uintptr) {
+		nfd, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if dupErr != nil {
+		return -1, os.NewSyscallError("fcntl", dupErr)
+	}
+	return nfd, nil
+}
+
+// handler is the server's side of the engine.
+type handler struct{ s *Server }
+
+// errRefused ends a connection the limits refused (logged).
+var errRefused = errors.New("connection refused by a limit")
+
+// OnOpen admits an accepted connection under the connection limits, or
+// one handed over by a previous process (Context: its handoff.Conn), which
+// was already admitted.
+func (h handler) OnOpen(ec *engine.Conn) error {
+	s := h.s
+	s.waitWedge()
+	ap, err := ec.PeerAddr()
+	if err != nil {
+		return err
+	}
+	c := &conn{s: s, ec: ec, peer: ap.String(), host: ap.Addr().Unmap().WithZone("").String(), bigLen: -1}
+	if ap.Addr().Is4In6() {
+		c.peer = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	}
+	hc, handed := ec.Context().(*handoff.Conn)
 	s.mu.Lock()
-	var reason string
+	if !handed {
+		if reason := s.refuseLocked(c.host); reason != "" {
+			s.mu.Unlock()
+			s.stats.reject(reason)
+			s.warns.Warn(c.host, reason, "connection refused", "peer", c.peer, "reason", reason, "open", s.OpenConns())
+			return errRefused
+		}
+	}
+	s.conns[c] = struct{}{}
+	s.perPeer[c.host]++
+	s.mu.Unlock()
+	s.stats.ConnsOpened.Add(1)
+	setSocketOptions(ec.Fd())
+	if handed {
+		c.takeOver(hc)
+	}
+	ec.SetContext(c)
+	s.log.Debug("connection opened", "peer", c.peer)
+	return nil
+}
+
+// refuseLocked names the limit a new connection from host would break, or
+// "". s.mu is held.
+func (s *Server) refuseLocked(host string) string {
+	st := s.settings.Load()
 	reserve := 0
 	if isLoopback(host) {
 		reserve = loopbackReserve
 	}
 	switch {
-	case s.closing.Load():
-		// Accepted as Shutdown began: serve it like the others (answer what
-		// it sent, or hand it over) rather than reset a client who did
-		// nothing wrong.
-		c := newConn(s, nc, peer, host)
-		_ = nc.SetReadDeadline(time.Now())
-		s.startLocked(c)
-		return
 	case st.MaxConns > 0 && len(s.conns) >= st.MaxConns+reserve:
-		reason = "max connections"
+		return "max connections"
 	case st.MaxConnsPerPeer > 0 && s.perPeer[host] >= st.MaxConnsPerPeer+reserve:
-		reason = "max connections per peer"
+		return "max connections per peer"
 	}
-	if reason != "" {
-		s.mu.Unlock()
-		s.stats.reject(reason)
-		s.warns.Warn(host, reason, "connection refused", "peer", peer, "reason", reason, "open", s.OpenConns())
-		_ = nc.Close()
-		return
-	}
-	s.startLocked(newConn(s, nc, peer, host))
+	return ""
 }
 
-// peerOf returns a connection's remote address and its host part, the key
-// of the per-peer limit.
-func peerOf(nc net.Conn) (peer, host string) {
-	peer = nc.RemoteAddr().String()
-	host = peer
-	if h, _, err := net.SplitHostPort(peer); err == nil {
-		host = h
+// setSocketOptions: answers go out at once (Storm's clients wait for
+// each), and a peer that vanished is found by keep-alive probes.
+func setSocketOptions(fd int) {
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 60)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 4)
+}
+
+func (h handler) OnData(ec *engine.Conn, in []byte) (consumed int, err error) {
+	c := ec.Context().(*conn)
+	defer func() {
+		if r := recover(); r != nil {
+			c.recoverPanic(r)
+			consumed, err = len(in), errEnded
+		}
+	}()
+	h.s.waitWedge()
+	return c.onData(in)
+}
+
+func (h handler) OnWritten(ec *engine.Conn) { ec.Context().(*conn).written() }
+
+func (h handler) OnClose(ec *engine.Conn, err error) {
+	c := ec.Context().(*conn)
+	s := h.s
+	if errors.Is(err, engine.ErrDrained) && s.handingOver.Load() && c.handOver() {
+		s.log.Debug("connection handed over", "peer", c.peer)
+	} else {
+		c.ended(err)
+		s.log.Debug("connection closed", "peer", c.peer, "identity", c.identityName())
 	}
-	return peer, host
-}
-
-// startLocked counts c among the open connections and starts serving it.
-// s.mu is held on entry and released.
-func (s *Server) startLocked(c *conn) {
-	s.conns[c] = struct{}{}
-	s.perPeer[c.host]++
-	s.connWG.Add(1)
-	s.mu.Unlock()
-	s.stats.ConnsOpened.Add(1)
-	go c.serve()
-}
-
-func (s *Server) forget(c *conn) {
+	if c.bigLen >= 0 {
+		c.big, c.bigLen = nil, -1
+	}
 	s.mu.Lock()
 	delete(s.conns, c)
 	if s.perPeer[c.host]--; s.perPeer[c.host] <= 0 {
 		delete(s.perPeer, c.host)
 	}
 	s.mu.Unlock()
-	s.releaseAll(c)
+	c.releaseAll()
 	s.stats.ConnsClosed.Add(1)
-	s.connWG.Done()
 }
 
 // OpenConns returns the number of open connections.
@@ -279,36 +355,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.warns.Flush() // what was suppressed since the last report
 	s.mu.Lock()
 	s.closing.Store(true)
-	for ln := range s.listeners {
-		// Wake the accept loop, which takes what is queued, then closes.
-		if dl, ok := ln.(interface{ SetDeadline(time.Time) error }); !ok || dl.SetDeadline(time.Now()) != nil {
-			_ = ln.Close()
-		}
-	}
-	for c := range s.conns {
-		// Wake idle readers; buffered frames are still answered.
-		_ = c.nc.SetReadDeadline(time.Now())
-	}
 	s.mu.Unlock()
 	if s.wedged.Swap(false) {
 		close(s.wedge)
 	}
-	s.acceptWG.Wait()
-
-	done := make(chan struct{})
-	go func() { s.connWG.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	var err error
+	s.stopOnce.Do(func() {
+		if s.eng != nil {
+			if s.handingOver.Load() {
+				// The queued connections stay for the successor, which
+				// gets the listening socket.
+				s.eng.StopAccepting()
+			}
+			err = s.eng.Drain(ctx)
+			s.eng.Close()
+		}
 		s.mu.Lock()
-		for c := range s.conns {
-			_ = c.nc.Close()
+		for ln, fd := range s.listeners {
+			unix.Close(fd)
+			_ = ln.Close()
 		}
 		s.mu.Unlock()
-		<-done
-		return ctx.Err()
-	}
+		close(s.stopped)
+	})
+	return err
 }
 
 // Listening returns how many listeners Serve has taken up so far (each
@@ -344,8 +414,8 @@ func (s *Server) Health(ctx context.Context) error {
 	return nil
 }
 
-// Wedge stops the accept loops and every connection before its next request
-// until Shutdown: a test hook that lets a test prove the watchdog kills a
+// Wedge stops the engine's loops (accepting and every connection) at their
+// next callback until Shutdown: a test hook that lets a test prove the watchdog kills a
 // daemon that stopped making progress. Never called unless the operator
 // enables the hidden test switch.
 func (s *Server) Wedge() {

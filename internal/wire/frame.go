@@ -166,7 +166,7 @@ func (f *FrameReader) next() ([]byte, error) {
 				arrived += f.Queued()
 			}
 			var err error
-			if b, err = f.grow(b, min(int(n), max(largeFrameStep, 2*cap(b), arrived))); err != nil {
+			if b, err = f.grow(b, LargeFrameCap(int(n), cap(b), arrived)); err != nil {
 				return nil, err
 			}
 		}
@@ -199,4 +199,27 @@ func unexpected(err error) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// FrameLength reads the length prefix at the start of b, for a reader that
+// splits frames out of bytes it already holds (the server's event loop):
+// ok is false while fewer than 4 bytes are there; a length outside 0..max
+// is a *FrameTooLargeError.
+func FrameLength(b []byte, max int) (n int, ok bool, err error) {
+	if len(b) < 4 {
+		return 0, false, nil
+	}
+	l := int32(binary.BigEndian.Uint32(b))
+	if l < 0 || int(l) > max {
+		return 0, false, &FrameTooLargeError{Length: l, Max: max}
+	}
+	return int(l), true, nil
+}
+
+// LargeFrameCap is how far a buffer collecting a frame of n bytes grows
+// when it is full, given that arrived bytes of the frame are there: to what
+// has arrived, but at least twice its size (from largeFrameStep), and never past the frame. A length prefix alone
+// allocates nothing, and a peer must send half of what it makes us hold.
+func LargeFrameCap(n, capNow, arrived int) int {
+	return min(n, max(largeFrameStep, 2*capNow, arrived))
 }
