@@ -83,17 +83,15 @@ func Give(log *slog.Logger, st *store.Store, conns []Conn, sections ...Section) 
 	if err != nil {
 		log.Error("cannot pack the connections for the next process; they will be closed", "connections", len(conns), "err", err)
 		conns = nil
+	} else {
+		defer carrier.Close()
 	}
 	state, err := writeSnapshot(st, conns, sections)
 	if err != nil {
-		if carrier != nil {
-			carrier.Close()
-		}
 		return 0, err
 	}
 	defer state.Close()
 	if carrier != nil {
-		defer carrier.Close()
 		if err := storeFD(connsName, carrier, false); err != nil {
 			log.Error("cannot store the connections in systemd's fd store; they will be closed", "connections", len(conns), "err", err)
 			conns = nil
@@ -115,7 +113,7 @@ func Give(log *slog.Logger, st *store.Store, conns []Conn, sections ...Section) 
 type Taken struct {
 	log   *slog.Logger
 	state *os.File // stateName
-	conns *os.File // connsName; nil when the previous process had none to give
+	conns *os.File // connsName; nil when it did not arrive
 	// stored names every fd-store descriptor we were given, so that they
 	// are removed from the store once taken over.
 	stored []string

@@ -183,3 +183,21 @@ func TestTakeConnectionsWithoutState(t *testing.T) {
 		t.Fatalf("got %q, want the carrier removed from the store", msg)
 	}
 }
+
+// TestGiveWithoutServiceManager: with nowhere to store them, nothing is
+// handed over, Give says so, and the sockets are closed all the same.
+func TestGiveWithoutServiceManager(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	handed, err := Give(slog.New(slog.DiscardHandler), store.New(store.Limits{}), []Conn{{File: w}})
+	if handed != 0 || !errors.Is(err, errNoSocket) {
+		t.Fatalf("Give: %d handed, err %v; want 0 and %v", handed, err, errNoSocket)
+	}
+	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("the socket Give was handed is still open: read %d, %v", n, err)
+	}
+}
