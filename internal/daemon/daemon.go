@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/activation"
+
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/cliflag"
 	"github.com/storm-pacemaker/pacemaker/internal/config"
@@ -126,8 +128,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	d.store = store.New(storeLimits(cfg))
 	d.store.SetTTL(cfg.HeartbeatTTL)
 	d.srv = server.New(d.store, log, serverSettings(cfg, mech))
-	// Before openListeners: it adopts a predecessor's connections, which
-	// are served at once. The observer counts requests either way.
+	// Before takeOver: it serves a predecessor's connections at once. The
+	// observer counts requests either way.
 	m := metrics.New(d.srv, d.ready.Load)
 	m.SetFreshness(cfg.HeartbeatPeriod, cfg.MaxTopologies)
 	d.srv.SetObserver(m)
@@ -136,7 +138,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	applyMemoryLimit(cfg, log)
 	warnFileLimit(cfg, log)
 	if cfg.MetricsListen != "" {
-		// Before anything is bound or resumed: a typo must not cost the
+		// Before anything is bound or taken over: a typo must not cost the
 		// connections a predecessor handed over.
 		if err := resolveListen("pacemaker.metrics.listen", cfg.MetricsListen); err != nil {
 			log.Error("cannot start", "err", err)
@@ -145,7 +147,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	lns, err := d.openListeners(cfg)
+	// systemd passes the listening sockets and, after a restart, what the
+	// previous process handed over: that is taken over first, so its
+	// connections are served before anything new is accepted.
+	passed := d.takeOver(activation.Files(true))
+	lns, err := d.openListeners(cfg, passed)
 	if err != nil {
 		log.Error("cannot start: no listener", "err", err)
 		if errors.As(err, new(*addrError)) {

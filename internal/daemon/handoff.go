@@ -2,34 +2,17 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth/gssapi"
-	"github.com/storm-pacemaker/pacemaker/internal/fdcarrier"
 	"github.com/storm-pacemaker/pacemaker/internal/handoff"
-	"github.com/storm-pacemaker/pacemaker/internal/sdnotify"
 )
 
 // A restart under systemd closes nothing a client could notice: the
-// stopping process answers every request it has read, snapshots the
-// heartbeats into a sealed memfd (handoff.StateName) and packs the client
-// sockets into one carrier (connsName), stores both in systemd's
-// file-descriptor store (FileDescriptorStoreMax= in pacemaker.service) and
-// exits; systemd passes them to the next process with the listening
-// socket, which restores the heartbeats and serves the same connections
-// before it accepts anything new.
-
-// connsName is the fd-store name of the carrier of handed-over connection
-// sockets (internal/fdcarrier). Their metadata, by index, is in the state
-// snapshot.
-const connsName = "pacemaker-conns"
-
-// barrierTimeout bounds the wait for systemd to take the stored
-// descriptors before the process exits.
-const barrierTimeout = 5 * time.Second
+// stopping process answers every request it has read and hands over the
+// heartbeats and the connections (internal/handoff); the next process takes
+// them over before it accepts anything new.
 
 // shutdown stops serving: through a hand-over to the next process when
 // systemd's fd store can take it, else by closing every connection once
@@ -46,134 +29,58 @@ func (d *daemon) shutdown(ctx context.Context) error {
 			"keys", d.store.Keys(), "connections", d.srv.OpenConns())
 		return d.srv.Shutdown(ctx)
 	}
-	handed, err := d.srv.HandOver(ctx)
-	d.handOver(handed, kind)
+	conns, err := d.srv.HandOver(ctx)
+	d.handOver(conns, kind)
 	return err
 }
 
-// handOver stores the heartbeats and the handed connections in systemd's
-// fd store. Whatever fails, the process's own copies are closed on return;
-// connections that did not make it into the store see a close. kind is
-// systemd's job (stopKind): "" when it could not be told.
-func (d *daemon) handOver(handed []handoff.Conn, kind string) {
-	files := make([]*os.File, len(handed))
-	for i, hc := range handed {
-		files[i] = hc.File
-	}
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-
-	carrier, err := fdcarrier.Pack(files)
+// handOver gives the heartbeats, the Kerberos replay cache and conns to
+// systemd for the next process. kind is systemd's job (stopKind): "" when
+// it could not be told.
+func (d *daemon) handOver(conns []handoff.Conn, kind string) {
+	handed, err := handoff.Give(d.log, d.store, conns, replaySection(d))
 	if err != nil {
-		d.log.Error("cannot pack the connections for the next process; they will be closed", "connections", len(files), "err", err)
-		handed = nil
-	}
-	state, err := handoff.Write(d.store, handed, replaySection(d))
-	if err != nil {
-		d.log.Error("cannot snapshot the heartbeats for the next process; it starts empty", "err", err)
-		if carrier != nil {
-			carrier.Close()
-		}
+		d.log.Error("cannot hand the heartbeats over; the next process starts empty and the connections are closed", "err", err)
 		return
-	}
-	defer state.Close()
-	if carrier != nil {
-		defer carrier.Close()
-		if err := sdnotify.Store(connsName, carrier, false); err != nil {
-			d.log.Error("cannot store the connections in systemd's fd store; they will be closed", "connections", len(handed), "err", err)
-			handed = nil
-		}
-	}
-	if err := sdnotify.Store(handoff.StateName, state, true); err != nil {
-		d.log.Error("cannot store the heartbeats in systemd's fd store; the next process starts empty", "err", err)
-		return
-	}
-	// Exit only once systemd has taken them: it attributes messages to the
-	// sending process, which must still exist.
-	if err := sdnotify.Barrier(barrierTimeout); err != nil {
-		d.log.Warn("systemd did not confirm the hand-over", "err", err)
 	}
 	if kind != "" {
 		d.log.Info("handed heartbeats and connections to systemd for the next process", "job", kind,
-			"keys", d.store.Keys(), "bytes", d.store.Bytes(), "connections", len(handed))
+			"keys", d.store.Keys(), "bytes", d.store.Bytes(), "connections", handed)
 		return
 	}
 	// systemd's job could not be asked (no system bus): a SIGTERM looks the
 	// same for a restart and a stop, so say what happens in each case; the
-	// next process, if any, logs "resumed from the previous process".
+	// next process, if any, logs "took over from the previous process".
 	d.log.Info("stored heartbeats and connections in systemd's fd store: a restart hands them to the next process, a stop discards them",
-		"keys", d.store.Keys(), "bytes", d.store.Bytes(), "connections", len(handed))
+		"keys", d.store.Keys(), "bytes", d.store.Bytes(), "connections", handed)
 }
 
-// resume takes up what a previous process handed over: it restores the
-// heartbeats and adopts the connections, then removes them from systemd's
-// fd store, so that a later restart does not get them a second time.
-func (d *daemon) resume(prev inherited) {
-	defer removeStored(prev.stored, d)
-	var conns []*os.File
-	if prev.conns != nil {
-		var err error
-		conns, err = fdcarrier.Unpack(prev.conns)
-		if err != nil {
-			d.log.Warn("some connections of the previous process were lost", "err", err)
-		}
+// takeOver takes over what a previous process handed over, found among
+// the descriptors systemd passed (files): it restores the heartbeats and
+// the Kerberos replay cache and serves the connections at once. It returns
+// the other descriptors, the listening sockets.
+func (d *daemon) takeOver(files []*os.File) []*os.File {
+	prev, rest := handoff.Take(d.log, files)
+	if prev == nil {
+		return rest
 	}
-	closeAll := func() {
-		for _, f := range conns {
-			if f != nil {
-				f.Close()
-			}
-		}
-	}
-	if prev.state == nil {
-		if len(conns) > 0 {
-			d.log.Warn("connections handed over without their state; closing them", "connections", len(conns))
-		}
-		closeAll()
-		return
-	}
-	meta, sections, err := handoff.Read(prev.state, d.store)
-	prev.state.Close()
+	conns, sections, lost, err := prev.Restore(d.store)
 	if err != nil {
 		d.log.Error("the previous process's snapshot is unusable; starting empty and closing its connections", "err", err)
-		closeAll()
-		return
+		return rest
 	}
 	restoreReplays(d, sections)
-	adopted, missing := 0, 0
-	for _, m := range meta {
-		if m.Index < 0 || m.Index >= len(conns) || conns[m.Index] == nil {
-			missing++ // gone while stored (systemd drops hung-up sockets)
+	taken := 0
+	for _, c := range conns {
+		if err := d.srv.TakeOver(c); err != nil {
+			d.log.Warn("cannot take over a connection of the previous process", "peer", c.Peer, "err", err)
 			continue
 		}
-		f := conns[m.Index]
-		conns[m.Index] = nil
-		m.File = f
-		err := d.srv.TakeOver(m)
-		if err != nil {
-			d.log.Warn("cannot adopt a connection of the previous process", "peer", m.Peer, "err", err)
-			continue
-		}
-		adopted++
+		taken++
 	}
-	closeAll() // sockets without metadata: nothing says where their stream stands
-	d.log.Info("resumed from the previous process", "keys", d.store.Keys(), "bytes", d.store.Bytes(),
-		"connections", adopted, "connections_lost", missing)
-}
-
-// removeStored closes systemd's copies of what we were given from its fd
-// store: ours are open, and a socket systemd still holds would never
-// close when we close it.
-func removeStored(names []string, d *daemon) {
-	slices.Sort(names)
-	for _, name := range slices.Compact(names) {
-		if err := sdnotify.Remove(name); err != nil && !errors.Is(err, sdnotify.ErrNoSocket) {
-			d.log.Warn("cannot remove a descriptor from systemd's fd store", "name", name, "err", err)
-		}
-	}
+	d.log.Info("took over from the previous process", "keys", d.store.Keys(), "bytes", d.store.Bytes(),
+		"connections", taken, "connections_lost", lost)
+	return rest
 }
 
 // replaySectionName names the Kerberos replay cache in the hand-over.

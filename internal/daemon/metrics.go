@@ -15,7 +15,7 @@ import (
 // serveMetrics serves /metrics, /healthz and /readyz on
 // pacemaker.metrics.listen when it is set. The metrics were installed as
 // the server's observer before anything was served (see Run): connections
-// resumed from a predecessor are served from the start.
+// taken over from a predecessor are counted from the start.
 func (d *daemon) serveMetrics(cfg *config.Config, m *metrics.Metrics) (stop func(), err error) {
 	if cfg.MetricsListen == "" {
 		return func() {}, nil

@@ -1,17 +1,20 @@
-// Package handoff moves a running daemon's state to its successor across a
-// restart: the stored heartbeats and the open client connections' metadata
-// go into a sealed memfd; the sockets themselves travel beside it.
+// Package handoff is the hand-over: a restart under systemd loses no
+// heartbeat and closes no client connection. The stopping process hands
+// over (Give): it snapshots the heartbeats, the connections' metadata and
+// named sections (such as the Kerberos replay cache) into a sealed memfd,
+// packs the connections' sockets into one carrier, and stores both in
+// systemd's file-descriptor store (FileDescriptorStoreMax= in
+// pacemaker.service). systemd passes them to the next process with the
+// listening socket ($LISTEN_FDS), which takes over (Take, then Restore)
+// before it accepts anything new.
 package handoff
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
+	"log/slog"
 	"os"
-	"strings"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -20,24 +23,21 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/store"
 )
 
-// StateName is the fd-store name of the state memfd.
-const StateName = "pacemaker-state"
-
-const magic = "PMHANDOFF1\n"
-
+// The hand-over's names in systemd's fd store.
 const (
-	tagEnd  = 0
-	tagKey  = 1
-	tagConn = 2
+	stateName = "pacemaker-state" // the snapshot
+	connsName = "pacemaker-conns" // the carrier of the connections' sockets
 )
 
-// Conn is one client connection passed from a stopping process to its
-// successor, so that a restart closes nothing a Storm client could notice.
-// Its socket travels beside the snapshot (File); the snapshot keeps the
-// rest, with the socket's position among the handed files (Index).
+// barrierTimeout bounds the wait for systemd to take the stored
+// descriptors before the stopping process exits.
+const barrierTimeout = 5 * time.Second
+
+// Conn is one client connection handed over, so that a restart closes
+// nothing a Storm client could notice. Its socket travels in the carrier;
+// the snapshot keeps the rest, with the socket's position in the carrier.
 type Conn struct {
-	File          *os.File // the socket; nil in what Read returns
-	Index         int
+	File          *os.File // the socket
 	Peer          string
 	Authenticated bool
 	Identity      string
@@ -52,6 +52,8 @@ type Conn struct {
 	// Pending holds bytes already read from the socket but not yet
 	// handled: the start of a frame that was arriving at the hand-over.
 	Pending []byte
+
+	index int // the socket's position in the carrier, in what the snapshot holds
 }
 
 // Section is named state beside the heartbeats, such as the Kerberos
@@ -63,167 +65,151 @@ type Section struct {
 	Data []byte
 }
 
-// Write snapshots st, conns and the sections into a new sealed memfd.
-func Write(st *store.Store, conns []Conn, sections ...Section) (*os.File, error) {
-	fd, err := unix.MemfdCreate(StateName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return nil, fmt.Errorf("memfd_create: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), StateName)
-	if err := encode(f, st, conns, sections); err != nil {
-		f.Close()
-		return nil, err
-	}
-	// Sealed, the successor can trust the contents did not change under it.
-	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("seal state memfd: %w", err)
-	}
-	return f, nil
-}
-
-func encode(w io.Writer, st *store.Store, conns []Conn, sections []Section) error {
-	h := crc32.NewIEEE()
-	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<16)
-	bw.WriteString(magic)
-	var num [8]byte
-	putBytes := func(b []byte) {
-		binary.BigEndian.PutUint32(num[:4], uint32(len(b)))
-		bw.Write(num[:4])
-		bw.Write(b)
-	}
-	err := st.Snapshot(func(key string, value []byte, written time.Time) error {
-		bw.WriteByte(tagKey)
-		putBytes([]byte(key))
-		putBytes(value)
-		binary.BigEndian.PutUint64(num[:], uint64(written.UnixNano()))
-		_, err := bw.Write(num[:])
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
+// Give hands st, conns and sections over to the next process through
+// systemd's fd store, and returns once systemd has them. It closes the
+// connections' sockets (systemd holds its own copies); connections that
+// did not make it into the store see a close. It returns how many
+// connections went with the heartbeats, and an error when the heartbeats
+// did not reach the store (the next process then starts empty); partial
+// failures are logged.
+func Give(log *slog.Logger, st *store.Store, conns []Conn, sections ...Section) (handed int, err error) {
+	files := make([]*os.File, len(conns))
 	for i, c := range conns {
-		bw.WriteByte(tagConn)
-		binary.BigEndian.PutUint32(num[:4], uint32(i))
-		bw.Write(num[:4])
-		putBytes([]byte(c.Peer))
-		auth := byte(0)
-		if c.Authenticated {
-			auth = 1
-		}
-		bw.WriteByte(auth)
-		id := c.Identity
-		if c.Method != "" {
-			id = string(c.Method) + "\x00" + c.Credentials + "\x00" + id
-		}
-		putBytes([]byte(id))
-		putBytes(c.Pending)
+		files[i] = c.File
 	}
-	bw.WriteByte(tagEnd)
-	for _, sec := range sections {
-		putBytes([]byte(sec.Name))
-		putBytes(sec.Data)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	binary.BigEndian.PutUint32(num[:4], h.Sum32())
-	if _, err := w.Write(num[:4]); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	return nil
-}
+	defer closeAll(files)
 
-// Read restores the heartbeats in f into st and returns the connections'
-// metadata and the sections. A damaged snapshot restores nothing and
-// returns an error.
-func Read(f *os.File, st *store.Store) ([]Conn, []Section, error) {
-	b, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
+	carrier, err := pack(files)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read state: %w", err)
+		log.Error("cannot pack the connections for the next process; they will be closed", "connections", len(conns), "err", err)
+		conns = nil
+	} else {
+		defer carrier.Close()
 	}
-	if len(b) < len(magic)+5 || string(b[:len(magic)]) != magic {
-		return nil, nil, errors.New("read state: not a pacemaker hand-over snapshot")
+	state, err := writeSnapshot(st, conns, sections)
+	if err != nil {
+		return 0, err
 	}
-	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
-	if crc32.ChecksumIEEE(body) != sum {
-		return nil, nil, errors.New("read state: checksum mismatch")
+	defer state.Close()
+	if carrier != nil {
+		if err := storeFD(connsName, carrier, false); err != nil {
+			log.Error("cannot store the connections in systemd's fd store; they will be closed", "connections", len(conns), "err", err)
+			conns = nil
+		}
 	}
-	type kv struct {
-		key, value []byte
-		written    int64
+	if err := storeFD(stateName, state, true); err != nil {
+		return 0, fmt.Errorf("store the snapshot in systemd's fd store: %w", err)
 	}
-	var keys []kv
-	var conns []Conn
-	r := &reader{b: body[len(magic):]}
-	for {
-		switch tag := r.byte1(); tag {
-		case tagEnd:
-			var sections []Section
-			for r.err == nil && len(r.b) > 0 {
-				sections = append(sections, Section{Name: string(r.bytes()), Data: r.bytes()})
-			}
-			if r.err != nil {
-				return nil, nil, fmt.Errorf("read state: %w", r.err)
-			}
-			for _, e := range keys {
-				st.Restore(string(e.key), e.value, time.Unix(0, e.written))
-			}
-			return conns, sections, nil
-		case tagKey:
-			keys = append(keys, kv{r.bytes(), r.bytes(), int64(r.u64())})
-		case tagConn:
-			c := Conn{Index: int(r.u32()), Peer: string(r.bytes()), Authenticated: r.byte1() == 1}
-			c.Identity = string(r.bytes())
-			if parts := strings.SplitN(c.Identity, "\x00", 3); len(parts) == 3 {
-				c.Method, c.Credentials, c.Identity = auth.Method(parts[0]), parts[1], parts[2]
-			}
-			c.Pending = r.bytes()
-			conns = append(conns, c)
+	// Exit only once systemd has taken them: it attributes messages to the
+	// sending process, which must still exist.
+	if err := barrier(barrierTimeout); err != nil {
+		log.Warn("systemd did not confirm the hand-over", "err", err)
+	}
+	return len(conns), nil
+}
+
+// Taken is what a previous process handed over, taken from the
+// descriptors systemd passed.
+type Taken struct {
+	log   *slog.Logger
+	state *os.File // stateName
+	conns *os.File // connsName; nil when it did not arrive
+	// stored names every fd-store descriptor we were given, so that they
+	// are removed from the store once taken over.
+	stored []string
+}
+
+// Take picks the hand-over out of the descriptors systemd passed
+// (activation.Files) and returns the rest, the listening sockets, to the
+// caller. It returns a nil *Taken when no previous process handed over.
+// A descriptor that is neither is closed and removed from the fd store:
+// left by another version of pacemaker, it would pin its resource forever.
+func Take(log *slog.Logger, files []*os.File) (*Taken, []*os.File) {
+	t := &Taken{log: log}
+	var rest []*os.File
+	for _, f := range files {
+		name := f.Name()
+		switch {
+		case name == stateName && t.state == nil:
+			t.state = f
+			t.stored = append(t.stored, name)
+		case name == connsName && t.conns == nil:
+			t.conns = f
+			t.stored = append(t.stored, name)
+		case isListening(f):
+			rest = append(rest, f)
 		default:
-			return nil, nil, fmt.Errorf("read state: unknown record %d", tag)
+			log.Warn("closing an unknown descriptor systemd passed", "name", name)
+			f.Close()
+			t.stored = append(t.stored, name)
 		}
-		if r.err != nil {
-			return nil, nil, fmt.Errorf("read state: %w", r.err)
+	}
+	if t.state == nil {
+		if t.conns != nil {
+			log.Warn("connections handed over without their state; closing them")
+			t.conns.Close()
+		}
+		t.release()
+		return nil, rest
+	}
+	return t, rest
+}
+
+// isListening reports whether f is a socket in the listening state.
+func isListening(f *os.File) bool {
+	v, err := unix.GetsockoptInt(int(f.Fd()), unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+	return err == nil && v == 1
+}
+
+// Restore puts the handed heartbeats into st and returns the connections,
+// each with its socket, the sections, and how many connections lost their
+// socket on the way. It closes every socket without metadata (nothing says
+// where its stream stands) and removes the hand-over from systemd's fd
+// store, so that a later restart does not get it a second time. An
+// unusable snapshot restores nothing, closes every socket and returns an
+// error.
+func (t *Taken) Restore(st *store.Store) (conns []Conn, sections []Section, lost int, err error) {
+	defer t.release()
+	var sockets []*os.File
+	if t.conns != nil {
+		var err error
+		if sockets, err = unpack(t.conns); err != nil {
+			t.log.Warn("some connections of the previous process were lost", "err", err)
+		}
+	}
+	defer closeAll(sockets)
+	meta, sections, err := readSnapshot(t.state, st)
+	t.state.Close()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	for _, c := range meta {
+		if c.index < 0 || c.index >= len(sockets) || sockets[c.index] == nil {
+			lost++ // its socket did not come out of the carrier
+			continue
+		}
+		c.File, sockets[c.index] = sockets[c.index], nil
+		conns = append(conns, c)
+	}
+	return conns, sections, lost, nil
+}
+
+// release closes systemd's copies of what we were given from its fd
+// store: ours are open, and a socket systemd still holds would never
+// close when we close it.
+func (t *Taken) release() {
+	slices.Sort(t.stored)
+	for _, name := range slices.Compact(t.stored) {
+		if err := removeFD(name); err != nil && !errors.Is(err, errNoSocket) {
+			t.log.Warn("cannot remove a descriptor from systemd's fd store", "name", name, "err", err)
 		}
 	}
 }
 
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil || n < 0 || n > len(r.b) {
-		r.err = io.ErrUnexpectedEOF
-		return nil
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
 	}
-	out := r.b[:n:n]
-	r.b = r.b[n:]
-	return out
 }
-
-func (r *reader) byte1() byte {
-	if b := r.take(1); b != nil {
-		return b[0]
-	}
-	return 0xff
-}
-
-func (r *reader) u32() uint32 {
-	if b := r.take(4); b != nil {
-		return binary.BigEndian.Uint32(b)
-	}
-	return 0
-}
-
-func (r *reader) u64() uint64 {
-	if b := r.take(8); b != nil {
-		return binary.BigEndian.Uint64(b)
-	}
-	return 0
-}
-
-func (r *reader) bytes() []byte { return r.take(int(r.u32())) }

@@ -28,7 +28,7 @@ import (
 )
 
 // The daemons here are built with -race: this suite covers start-up with
-// resumed connections, reload and shutdown, where races hide.
+// connections taken over, reload and shutdown, where races hide.
 func TestMain(m *testing.M) { os.Exit(daemon.MainRace(m)) }
 
 // need skips the test loudly when a tool is missing (on this project's

@@ -84,7 +84,7 @@ func TestRestartKeepsKerberosReplayCache(t *testing.T) {
 	}
 
 	// Made now, sent only to the successor: a client whose connection
-	// broke at the restart. The successor inherits its predecessor's
+	// broke at the restart. The successor takes over its predecessor's
 	// start as the time before which it refuses authenticators.
 	unsent := firstToken()
 

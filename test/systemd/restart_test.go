@@ -286,7 +286,7 @@ func TestRestartWithFDStore(t *testing.T) {
 	p2 := startProc(t, procOptions{files: files, names: names, env: []string{"NOTIFY_SOCKET=" + m.path}})
 	m.expect("READY=1 from the next daemon", 15*time.Second, func(msg notifyMsg) bool { return msg.has("READY", "1") })
 	t.Logf("restart took %v from SIGTERM to READY=1", time.Since(restartAt).Round(time.Millisecond))
-	p2.waitLog("resumed from the previous process", time.Second)
+	p2.waitLog("took over from the previous process", time.Second)
 	time.Sleep(300 * time.Millisecond)
 	l.finish()
 	l.report(t)

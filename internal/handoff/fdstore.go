@@ -1,9 +1,11 @@
-// Package sdnotify sends what go-systemd's daemon package cannot: messages
-// that carry file descriptors (FDSTORE=1 for systemd's file-descriptor
-// store) and barriers that wait until systemd has processed every earlier
-// message. Plain notifications (READY=1, STATUS=, WATCHDOG=1, ...) go
-// through github.com/coreos/go-systemd/v22/daemon.
-package sdnotify
+package handoff
+
+// systemd's file-descriptor store is where the hand-over waits between the
+// two processes. These are the notifications go-systemd's daemon package
+// cannot send: messages that carry file descriptors (FDSTORE=1) and
+// barriers that wait until systemd has processed every earlier message.
+// Plain notifications (READY=1, STATUS=, WATCHDOG=1, ...) go through
+// github.com/coreos/go-systemd/v22/daemon.
 
 import (
 	"errors"
@@ -17,23 +19,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrNoSocket is returned when $NOTIFY_SOCKET is not set: the process does
+// errNoSocket is returned when $NOTIFY_SOCKET is not set: the process does
 // not run under a service manager that listens.
-var ErrNoSocket = errors.New("NOTIFY_SOCKET is not set")
+var errNoSocket = errors.New("NOTIFY_SOCKET is not set")
 
 // sendTimeout bounds one send, in seconds.
 const sendTimeout = 5
 
-// Socket returns the notification socket's address from $NOTIFY_SOCKET
-// ("" when not set); a leading '@' names an abstract socket.
-func Socket() string { return os.Getenv("NOTIFY_SOCKET") }
-
-// SendFiles sends state with files attached (SCM_RIGHTS). systemd keeps
-// its own duplicates; the caller still owns files and closes them.
-func SendFiles(state string, files ...*os.File) error {
-	addr := Socket()
+// notify sends state with files attached (SCM_RIGHTS) to the service
+// manager's notification socket ($NOTIFY_SOCKET; a leading '@' names an
+// abstract socket). systemd keeps its own duplicates; the caller still
+// owns files and closes them.
+func notify(state string, files ...*os.File) error {
+	addr := os.Getenv("NOTIFY_SOCKET")
 	if addr == "" {
-		return ErrNoSocket
+		return errNoSocket
 	}
 	sock, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -68,33 +68,33 @@ func SendFiles(state string, files ...*os.File) error {
 	return nil
 }
 
-// Store puts f into the service manager's file-descriptor store under name.
+// storeFD puts f into the service manager's file-descriptor store under name.
 // poll=false (FDPOLL=0) keeps systemd from dropping f when it reports
 // POLLHUP, e.g. a socket whose peer is gone but whose queue still matters.
-func Store(name string, f *os.File, poll bool) error {
+func storeFD(name string, f *os.File, poll bool) error {
 	state := "FDSTORE=1\nFDNAME=" + name
 	if !poll {
 		state += "\nFDPOLL=0"
 	}
-	return SendFiles(state, f)
+	return notify(state, f)
 }
 
-// Remove asks the service manager to close every stored descriptor named name.
-func Remove(name string) error {
-	return SendFiles("FDSTOREREMOVE=1\nFDNAME=" + name)
+// removeFD asks the service manager to close every stored descriptor named name.
+func removeFD(name string) error {
+	return notify("FDSTOREREMOVE=1\nFDNAME=" + name)
 }
 
-// Barrier returns once the service manager has processed every message sent
+// barrier returns once the service manager has processed every message sent
 // before it (BARRIER=1: it closes the descriptor it receives when it gets
 // there), or an error after timeout. A process about to exit uses it so
 // that its last messages are not attributed to a process that is gone.
-func Barrier(timeout time.Duration) error {
+func barrier(timeout time.Duration) error {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("barrier pipe: %w", err)
 	}
 	defer r.Close()
-	err = SendFiles("BARRIER=1", w)
+	err = notify("BARRIER=1", w)
 	w.Close()
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package fdcarrier
+package handoff
 
 import (
 	"fmt"
@@ -9,11 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestPackUnpack: descriptors come out in the order they went in, across
+// TestCarrier: descriptors come out in the order they went in, across
 // message boundaries, and the carrier does not look hung up to a store
 // that polls it after the sender is gone.
-func TestPackUnpack(t *testing.T) {
-	for _, n := range []int{0, 1, batch, batch + 1, 600} {
+func TestCarrier(t *testing.T) {
+	for _, n := range []int{0, 1, carrierBatch, carrierBatch + 1, 600} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			var readers []*os.File
 			for i := range n {
@@ -25,7 +25,7 @@ func TestPackUnpack(t *testing.T) {
 				w.Close()
 				readers = append(readers, r)
 			}
-			carrier, err := Pack(readers)
+			carrier, err := pack(readers)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,7 +39,7 @@ func TestPackUnpack(t *testing.T) {
 			if fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
 				t.Fatalf("carrier polls as hung up (revents %#x): a store would drop it", fds[0].Revents)
 			}
-			got, err := Unpack(carrier)
+			got, err := unpack(carrier)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,15 +57,15 @@ func TestPackUnpack(t *testing.T) {
 	}
 }
 
-// TestUnpackEmptyCarrier: an empty socket (e.g. one already unpacked)
+// TestEmptyCarrier: an empty socket (e.g. one already unpacked)
 // yields nothing and no error.
-func TestUnpackEmptyCarrier(t *testing.T) {
+func TestEmptyCarrier(t *testing.T) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(pair[0])
-	got, err := Unpack(os.NewFile(uintptr(pair[1]), "empty"))
+	got, err := unpack(os.NewFile(uintptr(pair[1]), "empty"))
 	if err != nil || len(got) != 0 {
 		t.Fatalf("got %d descriptors, err %v", len(got), err)
 	}

@@ -1,4 +1,4 @@
-package sdnotify
+package handoff
 
 import (
 	"errors"
@@ -47,7 +47,7 @@ func recv(t *testing.T, c *net.UnixConn) (string, []*os.File) {
 	return string(buf[:n]), files
 }
 
-func TestStoreAndRemove(t *testing.T) {
+func TestFDStoreMessages(t *testing.T) {
 	c := listen(t)
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -60,10 +60,10 @@ func TestStoreAndRemove(t *testing.T) {
 		want  string
 		files int
 	}{
-		{"store", func() error { return Store("pacemaker-state", w, true) }, "FDSTORE=1\nFDNAME=pacemaker-state", 1},
-		{"store without poll", func() error { return Store("pmconns", w, false) }, "FDSTORE=1\nFDNAME=pmconns\nFDPOLL=0", 1},
-		{"remove", func() error { return Remove("pmconns") }, "FDSTOREREMOVE=1\nFDNAME=pmconns", 0},
-		{"plain", func() error { return SendFiles("STATUS=hi") }, "STATUS=hi", 0},
+		{"store", func() error { return storeFD("pacemaker-state", w, true) }, "FDSTORE=1\nFDNAME=pacemaker-state", 1},
+		{"store without poll", func() error { return storeFD("pmconns", w, false) }, "FDSTORE=1\nFDNAME=pmconns\nFDPOLL=0", 1},
+		{"remove", func() error { return removeFD("pmconns") }, "FDSTOREREMOVE=1\nFDNAME=pmconns", 0},
+		{"plain", func() error { return notify("STATUS=hi") }, "STATUS=hi", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,7 +89,7 @@ func TestStoreAndRemove(t *testing.T) {
 func TestBarrier(t *testing.T) {
 	c := listen(t)
 	done := make(chan error, 1)
-	go func() { done <- Barrier(5 * time.Second) }()
+	go func() { done <- barrier(5 * time.Second) }()
 	msg, files := recv(t, c)
 	if msg != "BARRIER=1" || len(files) != 1 {
 		t.Fatalf("got %q with %d descriptors", msg, len(files))
@@ -105,7 +105,7 @@ func TestBarrier(t *testing.T) {
 	}
 
 	// A manager that never gets there: the barrier times out.
-	go func() { done <- Barrier(200 * time.Millisecond) }()
+	go func() { done <- barrier(200 * time.Millisecond) }()
 	_, files = recv(t, c)
 	defer files[0].Close()
 	if err := <-done; err == nil || !strings.Contains(err.Error(), "did not answer") {
@@ -115,7 +115,7 @@ func TestBarrier(t *testing.T) {
 
 func TestNoSocket(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", "")
-	if err := SendFiles("READY=1"); !errors.Is(err, ErrNoSocket) {
-		t.Fatalf("got %v, want ErrNoSocket", err)
+	if err := notify("READY=1"); !errors.Is(err, errNoSocket) {
+		t.Fatalf("got %v, want errNoSocket", err)
 	}
 }

@@ -1,15 +1,16 @@
-// Package fdcarrier packs any number of file descriptors into one: they are
-// sent, in order, into a datagram socket pair and travel as in-flight
-// SCM_RIGHTS messages queued on the receiving end, which is what the caller
-// keeps (e.g. in systemd's file-descriptor store). Whoever holds that end
-// later takes them out again with Unpack.
+package handoff
+
+// The carrier packs any number of file descriptors (the handed connections'
+// sockets) into one: they are sent, in order, into a datagram socket pair
+// and travel as in-flight SCM_RIGHTS messages queued on the receiving end,
+// which is what goes into systemd's file-descriptor store. The successor
+// takes them out again with unpack.
 //
 // Why not store each descriptor on its own: systemd compares every stored
 // descriptor with every other one (kcmp per pair), so storing one per
 // client connection costs the service manager O(n²) system calls — minutes
 // of PID 1's time for tens of thousands of connections. A carrier is one
 // stored descriptor whatever n is.
-package fdcarrier
 
 import (
 	"encoding/binary"
@@ -20,13 +21,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// batch is how many descriptors go in one message: the kernel's SCM_MAX_FD.
-const batch = 253
+// carrierBatch is how many descriptors go in one message: the kernel's SCM_MAX_FD.
+const carrierBatch = 253
 
-// Pack returns the receiving end of a socket pair that holds files, in
+// pack returns the receiving end of a socket pair that holds files, in
 // order. The caller still owns files. Descriptors in flight count against
 // the sending user's RLIMIT_NOFILE until they are unpacked.
-func Pack(files []*os.File) (*os.File, error) {
+func pack(files []*os.File) (*os.File, error) {
 	// SOCK_DGRAM: unlike a stream or seqpacket pair, the receiving end
 	// does not report POLLHUP once the sending end is closed, so a store
 	// that drops hung-up descriptors keeps it.
@@ -43,13 +44,13 @@ func Pack(files []*os.File) (*os.File, error) {
 	_ = unix.SetsockoptInt(send, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 
 	var hdr [8]byte
-	for start := 0; start < len(files); start += batch {
-		chunk := files[start:min(start+batch, len(files))]
+	for start := 0; start < len(files); start += carrierBatch {
+		chunk := files[start:min(start+carrierBatch, len(files))]
 		fds := make([]int, len(chunk))
 		for i, f := range chunk {
 			fds[i] = int(f.Fd())
 		}
-		// The header lets Unpack check that nothing was lost or reordered.
+		// The header lets unpack check that nothing was lost or reordered.
 		binary.BigEndian.PutUint32(hdr[:4], uint32(start))
 		binary.BigEndian.PutUint32(hdr[4:], uint32(len(chunk)))
 		// MSG_DONTWAIT: nobody reads yet, so a full queue would block forever.
@@ -61,10 +62,10 @@ func Pack(files []*os.File) (*os.File, error) {
 	return recv, nil
 }
 
-// Unpack takes every descriptor out of a carrier made by Pack, in the order
+// unpack takes every descriptor out of a carrier made by pack, in the order
 // they were packed, and closes the carrier. On an error it returns what it
 // could take out so far, so the caller can close them.
-func Unpack(carrier *os.File) ([]*os.File, error) {
+func unpack(carrier *os.File) ([]*os.File, error) {
 	defer carrier.Close()
 	raw, err := carrier.SyscallConn()
 	if err != nil {
@@ -74,7 +75,7 @@ func Unpack(carrier *os.File) ([]*os.File, error) {
 	var recvErr error
 	ctlErr := raw.Control(func(fd uintptr) {
 		buf := make([]byte, 8)
-		oob := make([]byte, unix.CmsgSpace(batch*4))
+		oob := make([]byte, unix.CmsgSpace(carrierBatch*4))
 		for {
 			n, oobn, flags, _, err := unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 			if errors.Is(err, unix.EAGAIN) {
