@@ -9,7 +9,6 @@ import (
 	"slices"
 	"testing"
 	"testing/iotest"
-	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
@@ -113,19 +112,6 @@ func TestFrameReaderLengthLimits(t *testing.T) {
 	}
 }
 
-func TestFrameReaderSetMax(t *testing.T) {
-	stream := frameOf(make([]byte, 50))
-	fr := wire.NewFrameReader(bufio.NewReader(bytes.NewReader(append(stream, stream...))), 50)
-	if _, err := fr.Next(); err != nil {
-		t.Fatal(err)
-	}
-	fr.SetMax(49)
-	var tooLarge *wire.FrameTooLargeError
-	if _, err := fr.Next(); !errors.As(err, &tooLarge) {
-		t.Fatalf("after SetMax(49): err = %v, want *FrameTooLargeError", err)
-	}
-}
-
 func TestFrameReaderEOF(t *testing.T) {
 	whole := frameOf(bytes.Repeat([]byte{'x'}, 40))
 	for _, bufSize := range []int{16, 4096} { // 40 > 16: the copy path; 40 < 4096: the peek path
@@ -181,128 +167,41 @@ func TestFrameReaderLargeFrameStaysValid(t *testing.T) {
 	}
 }
 
-// TestFrameReaderStall: Stall brackets a frame that is not yet whole, and is
-// never called while the connection sits idle between frames.
-func TestFrameReaderStall(t *testing.T) {
-	pr, pw := io.Pipe()
-	defer pr.Close()
-	fr := wire.NewFrameReader(bufio.NewReader(pr), 1<<20)
-	calls := make(chan bool, 10)
-	fr.Stall = func(stalled bool) { calls <- stalled }
-	frames := make(chan []byte)
-	go func() {
-		defer close(frames)
-		for {
-			b, err := fr.Next()
-			if err != nil {
-				return
-			}
-			frames <- slices.Clone(b)
-		}
-	}()
-	noCall := func(when string) {
-		t.Helper()
-		select {
-		case c := <-calls:
-			t.Fatalf("%s: Stall(%v) called", when, c)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-
-	noCall("idle")
-	if _, err := pw.Write(frameOf([]byte("whole"))); err != nil { // one write: one read
-		t.Fatal(err)
-	}
-	if b := <-frames; string(b) != "whole" {
-		t.Fatalf("frame %q", b)
-	}
-	noCall("whole frame")
-
-	split := frameOf([]byte("split"))
-	if _, err := pw.Write(split[:6]); err != nil {
-		t.Fatal(err)
-	}
-	if c := <-calls; !c {
-		t.Fatal("first call Stall(false), want Stall(true)")
-	}
-	if _, err := pw.Write(split[6:]); err != nil {
-		t.Fatal(err)
-	}
-	if b := <-frames; string(b) != "split" {
-		t.Fatalf("frame %q", b)
-	}
-	if c := <-calls; c {
-		t.Fatal("second call Stall(true), want Stall(false)")
-	}
-	noCall("idle again")
-	pw.Close()
-	if _, ok := <-frames; ok {
-		t.Fatal("frame after close")
-	}
-}
-
-func TestFrameReaderReady(t *testing.T) {
-	stream := append(frameOf([]byte("one")), frameOf([]byte("two"))...)
-	stream = append(stream, header(5)...) // a third frame, begun but not whole
-	fr := wire.NewFrameReader(bufio.NewReader(bytes.NewReader(stream)), 100)
-	if fr.Ready() {
-		t.Error("Ready before anything was read")
-	}
-	if _, err := fr.Next(); err != nil {
-		t.Fatal(err)
-	}
-	if !fr.Ready() {
-		t.Error("second frame buffered, Ready false")
-	}
-	if _, err := fr.Next(); err != nil {
-		t.Fatal(err)
-	}
-	if fr.Ready() {
-		t.Error("only a header buffered, Ready true")
-	}
-	if _, err := fr.Next(); err != io.ErrUnexpectedEOF {
-		t.Errorf("err = %v, want io.ErrUnexpectedEOF", err)
-	}
-}
-
-// TestFrameReaderPending: after a read error in the middle of a frame, the
-// bytes of that frame read so far are still there to hand over, header
-// included — unless the frame was too large for the buffer.
-func TestFrameReaderPending(t *testing.T) {
-	stall := errors.New("deadline")
-	first := frameOf([]byte("complete"))
-	small := frameOf(bytes.Repeat([]byte{'s'}, 40))
-	large := frameOf(bytes.Repeat([]byte{'L'}, 200))
+func TestFrameLength(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		arrived []byte // what the peer sent before the stall
-		frames  int    // complete frames before it
-		want    []byte
+		in      []byte
+		n       int
 		ok      bool
+		tooLong bool
 	}{
-		{"nothing pending", first, 1, []byte{}, true},
-		{"half a header", append(slices.Clone(first), small[:2]...), 1, small[:2], true},
-		{"header and part of the body", append(slices.Clone(first), small[:20]...), 1, small[:20], true},
-		{"all but the last byte", small[:len(small)-1], 0, small[:len(small)-1], true},
-		{"part of a frame larger than the buffer", large[:100], 0, nil, false},
+		{"nothing yet", nil, 0, false, false},
+		{"three bytes of the prefix", []byte{0, 0, 0}, 0, false, false},
+		{"empty frame", header(0), 0, true, false},
+		{"prefix with body bytes", append(header(5), 1, 2), 5, true, false},
+		{"at the maximum", header(100), 100, true, false},
+		{"past the maximum", header(101), 0, false, true},
+		{"negative", header(0x80000000), 0, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := io.MultiReader(bytes.NewReader(tc.arrived), iotest.ErrReader(stall))
-			fr := wire.NewFrameReader(bufio.NewReaderSize(r, 64), 1<<20)
-			got, err := readAll(fr)
-			if !errors.Is(err, stall) || len(got) != tc.frames {
-				t.Fatalf("read %d frames, then %v; want %d, then the stall", len(got), err, tc.frames)
-			}
-			pending, ok := fr.Pending()
-			if ok != tc.ok || (ok && !bytes.Equal(pending, tc.want)) {
-				t.Fatalf("Pending = % x, %v; want % x, %v", pending, ok, tc.want, tc.ok)
-			}
-			if ok && len(pending) > 0 {
-				pending[0] ^= 0xff // a copy: changing it changes nothing in the reader
-				if again, _ := fr.Pending(); !bytes.Equal(again, tc.want) {
-					t.Error("Pending returned the reader's buffer, not a copy")
-				}
+			n, ok, err := wire.FrameLength(tc.in, 100)
+			var tooLarge *wire.FrameTooLargeError
+			if n != tc.n || ok != tc.ok || errors.As(err, &tooLarge) != tc.tooLong {
+				t.Fatalf("FrameLength = %d, %v, %v; want %d, %v, too long %v", n, ok, err, tc.n, tc.ok, tc.tooLong)
 			}
 		})
+	}
+}
+
+func TestLargeFrameCap(t *testing.T) {
+	for _, tc := range []struct{ n, capNow, arrived, want int }{
+		{1 << 20, 0, 10, 64 << 10},                // a prefix and a few bytes: the first step
+		{1 << 20, 64 << 10, 70 << 10, 128 << 10},  // at least doubling
+		{1 << 20, 64 << 10, 900 << 10, 900 << 10}, // what has arrived, at once
+		{100 << 10, 64 << 10, 1 << 20, 100 << 10}, // never past the frame
+	} {
+		if got := wire.LargeFrameCap(tc.n, tc.capNow, tc.arrived); got != tc.want {
+			t.Errorf("LargeFrameCap(%d, %d, %d) = %d, want %d", tc.n, tc.capNow, tc.arrived, got, tc.want)
+		}
 	}
 }
