@@ -33,8 +33,8 @@ const (
 	attackBuffered = 64 << 20
 	// budgetSlack is what the daemon holds outside the two budgets in these
 	// tests: the runtime and binary (~15 MiB), up to 2,000 connections'
-	// fixed buffers (16 KiB read buffer, write credit, stack: ~40 KiB
-	// each when all are busy) and the collector's lag.
+	// share outside the budgets (a frame arriving, the write credit: at
+	// most ~24 KiB each when all are busy) and the collector's lag.
 	budgetSlack = 96 << 20
 	budgetBound = 2*(attackStored+attackBuffered) + budgetSlack
 )
