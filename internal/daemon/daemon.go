@@ -16,7 +16,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,6 +30,7 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/metrics"
 	"github.com/storm-pacemaker/pacemaker/internal/server"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
+	"github.com/storm-pacemaker/pacemaker/internal/units"
 	"github.com/storm-pacemaker/pacemaker/internal/version"
 )
 
@@ -365,20 +365,7 @@ func (d *daemon) totalRequests() uint64 {
 // statusLine is what `systemctl status` shows.
 func (d *daemon) statusLine() string {
 	return fmt.Sprintf("serving %d keys (%s), %d connections, auth %s",
-		d.store.Keys(), humanBytes(d.store.Bytes()), d.srv.OpenConns(), d.config().AuthMethod)
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+		d.store.Keys(), units.Bytes(d.store.Bytes()), d.srv.OpenConns(), d.config().AuthMethod)
 }
 
 func logNotes(log *slog.Logger, cfg *config.Config) {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/storm-pacemaker/pacemaker/internal/units"
 )
 
 // TableOptions choose what WriteTable shows.
@@ -175,7 +177,7 @@ func (r *Report) WriteTable(out io.Writer, o TableOptions) error {
 			auth = colored("refused", red)
 		}
 		if s.OK() {
-			servers.add(txt(s.Addr), state, auth, num(int64(s.Keys)), right(bytesText(s.Bytes)),
+			servers.add(txt(s.Addr), state, auth, num(int64(s.Keys)), right(units.Bytes(s.Bytes)),
 				num(int64(s.Topologies)), num(int64(s.Workers)))
 			continue
 		}
@@ -283,7 +285,7 @@ func workerRow(topo string, wk Worker) []cell {
 		ageCell.color = red
 	}
 	return []cell{txt(topo), txt(wk.Name), ageCell, txt(time.Unix(wk.TimeSecs, 0).UTC().Format("2006-01-02 15:04:05")),
-		right(age(int64(wk.UptimeSecs))), num(int64(wk.Executors)), right(bytesText(int64(wk.Bytes))), on, txt(missing)}
+		right(age(int64(wk.UptimeSecs))), num(int64(wk.Executors)), right(units.Bytes(int64(wk.Bytes))), on, txt(missing)}
 }
 
 // ageRange is the youngest and oldest newest-heartbeat age among workers
@@ -324,20 +326,6 @@ func age(secs int64) string {
 		return fmt.Sprintf("%s%dh%02dm", sign, secs/3600, secs%3600/60)
 	}
 	return fmt.Sprintf("%s%dd%02dh", sign, secs/86400, secs%86400/3600)
-}
-
-// bytesText renders a size in binary units: 812 B, 1.2 KiB, 3.4 MiB.
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func right(text string) cell { return cell{text: text, right: true} }

@@ -251,12 +251,6 @@ func TestFormatting(t *testing.T) {
 			t.Errorf("age(%d) = %q, want %q", secs, got, want)
 		}
 	}
-	sizes := map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 20: "5.0 MiB"}
-	for n, want := range sizes {
-		if got := bytesText(n); got != want {
-			t.Errorf("bytesText(%d) = %q, want %q", n, got, want)
-		}
-	}
 }
 
 func TestTableColoursOnlyWhenAsked(t *testing.T) {
