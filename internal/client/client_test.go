@@ -151,10 +151,15 @@ func TestPoolFailoverAndMergedReads(t *testing.T) {
 	} else {
 		stop2()
 	}
+	var failed []string
+	p.WriteFailed = func(addr string, err error) { failed = append(failed, addr) }
 	for i := 20; i < 40; i++ {
 		if err := p.SendPulse(ctx, fmt.Sprintf("/wb/t/w%d", i), []byte("x")); err != nil {
 			t.Fatalf("write %d after a server died: %v", i, err)
 		}
+	}
+	if len(failed) != 1 || failed[0] != first {
+		t.Fatalf("WriteFailed heard of %q, want the stopped server %s once (writes then stay on the survivor)", failed, first)
 	}
 	names, err := p.Children(ctx, "/wb/t")
 	if err != nil {

@@ -17,6 +17,10 @@ type Pool struct {
 	addrs []string
 	opts  Options
 
+	// WriteFailed, when set, hears of each server a write moved past (it
+	// failed with a connection error), e.g. to name it to an operator.
+	WriteFailed func(addr string, err error)
+
 	mu     sync.Mutex
 	conns  map[string]*Conn
 	writer int // index into addrs of the server writes go to
@@ -89,7 +93,10 @@ func (p *Pool) Write(ctx context.Context, fn func(*Conn) error) error {
 		if ctx.Err() != nil {
 			return err
 		}
-		errs = append(errs, err)
+		if p.WriteFailed != nil {
+			p.WriteFailed(p.addrs[idx], err)
+		}
+		errs = append(errs, fmt.Errorf("server %s: %w", p.addrs[idx], err))
 	}
 	if len(errs) == 0 {
 		return errors.New("no pacemaker servers configured")

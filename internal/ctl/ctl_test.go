@@ -87,7 +87,7 @@ func TestParseServers(t *testing.T) {
 // 4 when some did not (named), 1 for "not there".
 func TestExitCodes(t *testing.T) {
 	t.Setenv("PACEMAKER_SERVERS", "")
-	a, b, down := serve(t), serve(t), closedPort(t)
+	a, b, down, down2 := serve(t), serve(t), closedPort(t), closedPort(t)
 	both, half := a+","+b, a+","+down
 	dir := t.TempDir()
 	tooBig := filepath.Join(dir, "big")
@@ -128,6 +128,7 @@ func TestExitCodes(t *testing.T) {
 		{"the storm.yaml's frame maximum", []string{"--storm-config", noPort, "send", "/k", "-"}, strings.Repeat("x", 100), ExitUsage, "", "100-byte maximum"},
 
 		{"unreachable", []string{"--servers", down, "ls", "/"}, "", ExitFailure, "", "server " + down + " failed"},
+		{"send with every server down", []string{"--servers", down + "," + down2, "send", "/k", "-"}, "x", ExitFailure, "", "server " + down2 + ": "},
 		{"ls with one server down", []string{"--servers", half, "ls", "/wb/t"}, "", ExitPartial, "w1\n", "server " + down + " failed"},
 		{"get with one server down", []string{"--servers", half, "get", "/wb/t/w1"}, "", ExitPartial, "hello", down},
 		{"exists is true with one down", []string{"--servers", half, "exists", "/wb/t/w1"}, "", ExitOK, "true", ""},

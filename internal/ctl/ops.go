@@ -63,8 +63,17 @@ func runSend(ctx context.Context, env *Env, args []string) int {
 			size, env.Global.MaxFrame))
 	}
 	return withPool(env, func(p *client.Pool) int {
+		// One server taking the heartbeat is a whole write (as for Storm's
+		// workers); the servers it moved past are named all the same.
+		var skipped []string
+		p.WriteFailed = func(addr string, err error) {
+			skipped = append(skipped, fmt.Sprintf("pacemakerctl: server %s failed: %v; tried the next", addr, err))
+		}
 		if err := p.SendPulse(ctx, args[0], data); err != nil {
-			return env.fail(err)
+			return env.fail(err) // names every server and its error
+		}
+		for _, line := range skipped {
+			fmt.Fprintln(env.Stderr, line)
 		}
 		return ExitOK
 	})
