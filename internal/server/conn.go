@@ -84,27 +84,45 @@ func (c *conn) onData(in []byte) (int, error) {
 	done := 0
 	for {
 		if c.bigLen >= 0 {
-			k, err := c.collect(in[done:])
-			done += k
+			rest := in[done:]
+			need := c.bigLen - len(c.big)
+			if len(rest) < need {
+				// Still arriving: take what is there.
+				k, err := c.collect(rest)
+				done += k
+				switch {
+				case err == errWait:
+					return done, nil
+				case err != nil:
+					return done, c.budgetEnded(err)
+				case k == len(rest):
+					return done, nil
+				}
+				continue
+			}
+			// These bytes complete the frame. They are consumed only once
+			// it is answered: a connection that pauses first keeps them
+			// with the engine, which offers them again when it resumes.
+			if !c.mayAnswer() {
+				return done, nil
+			}
+			k, err := c.collect(rest[:need])
 			switch {
 			case err == errWait:
 				return done, nil
 			case err != nil:
 				return done, c.budgetEnded(err)
-			case len(c.big) < c.bigLen:
-				if done == len(in) {
-					return done, nil
-				}
+			case k < need:
+				done += k
 				continue
-			}
-			if !c.mayAnswer() {
-				return done, nil
 			}
 			// The settings in force now judge the request.
 			err = c.handleFrame(c.s.settings.Load(), c.big)
 			if err == errWait {
+				c.big = c.big[:len(c.big)-need]
 				return done, nil
 			}
+			done += need
 			c.req = wire.Message{} // it aliases big: an idle connection must not pin it
 			c.dropBig()
 			if err != nil {

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"fmt"
-	"github.com/storm-pacemaker/pacemaker/internal/handoff"
 	"net"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/storm-pacemaker/pacemaker/internal/auth"
 	"github.com/storm-pacemaker/pacemaker/internal/auth/digest"
+	"github.com/storm-pacemaker/pacemaker/internal/handoff"
 	"github.com/storm-pacemaker/pacemaker/internal/store"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
