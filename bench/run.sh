@@ -9,7 +9,8 @@
 #   BENCH_QUICK=1 bench/run.sh  # seconds-long runs, to check the script itself
 #
 # Needs: bin/pacemaker and bin/pacemaker-bench (make build), redis-server,
-# redis-benchmark, java + /usr/share/java/zookeeper.jar, gnuplot, go.
+# redis-benchmark, java + /usr/share/java/zookeeper.jar, gnuplot, go, perf
+# (scripts/install-deps.sh bench installs them).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,14 +19,19 @@ OUT=${BENCH_OUT:-$ROOT/bench/out}
 DOC=${BENCH_DOC:-$ROOT/docs/BENCHMARKS.md}
 PLOT=${BENCH_PLOT:-$(dirname "$DOC")/BENCHMARKS-latency.png}
 ANALYSIS=${BENCH_ANALYSIS:-$ROOT/bench/analysis.md}
+# The README's performance lines (between its bench:begin/end markers) are
+# rewritten from a full run; BENCH_README= (empty) leaves it alone.
+README_FILE=${BENCH_README-$ROOT/README.md}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then README_FILE=${BENCH_README-}; fi
 ZK_JAR=/usr/share/java/zookeeper.jar
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   WARMUP=2s DURATION=4s
-  SWEEP_RATES=${SWEEP_RATES:-"2000 8000"} SWEEP_WARMUP=1s SWEEP_DURATION=3s
+  SWEEP_RATES=${SWEEP_RATES:-"4000 40000"} SWEEP_WARMUP=1s SWEEP_DURATION=3s
   STORM_SUPERVISORS=${STORM_SUPERVISORS:-50} STORM_WARMUP=4s STORM_DURATION=11s
   MAX_START=50 MAX_LIMIT=100 MAX_WARMUP=3s MAX_DURATION=5s MAX_STEPS=1
   FILL_KEYS=20000 LIST_QUERIES=200 FILL_IDLE=0s ZK_HEAP=-Xmx512m
+  IDLE_CONNS=${IDLE_CONNS:-2000} IDLE_SETTLE=5s
 else
   WARMUP=${WARMUP:-10s} DURATION=${DURATION:-20s}
   SWEEP_RATES=${SWEEP_RATES:-"1000 2000 5000 10000 20000 40000 80000"}
@@ -33,6 +39,7 @@ else
   STORM_SUPERVISORS=${STORM_SUPERVISORS:-270} STORM_WARMUP=${STORM_WARMUP:-5s} STORM_DURATION=${STORM_DURATION:-40s}
   MAX_START=${MAX_START:-270} MAX_LIMIT=${MAX_LIMIT:-16000} MAX_WARMUP=${MAX_WARMUP:-4s} MAX_DURATION=${MAX_DURATION:-20s} MAX_STEPS=${MAX_STEPS:-3}
   FILL_KEYS=${FILL_KEYS:-1000000} LIST_QUERIES=${LIST_QUERIES:-5000} FILL_IDLE=${FILL_IDLE:-130s} ZK_HEAP=${ZK_HEAP:-}
+  IDLE_CONNS=${IDLE_CONNS:-20000} IDLE_SETTLE=${IDLE_SETTLE:-125s}
 fi
 FILL_EXECUTORS=${FILL_EXECUTORS:-4}
 
@@ -48,11 +55,14 @@ done
 ulimit -Hn 1048576 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 FILES=$(ulimit -n)
-# Storm gives every worker its own connection. When this process (and the
-# daemon) may not open that many, a supervisor's workers share one.
-MAX_WPC=1
-if [ $((MAX_LIMIT * 4 + 500)) -gt "$FILES" ]; then MAX_WPC=4; fi
-if [ $((MAX_LIMIT * 4 / MAX_WPC + 500)) -gt "$FILES" ]; then MAX_LIMIT=$(((FILES - 500) * MAX_WPC / 4)); fi
+# Storm gives every worker its own connection, and so does the search. The
+# server and the generator each hold one descriptor per connection, so the
+# open-file limit (20,000 in this container, which root cannot raise) caps
+# the cluster at (FILES - 500) / 4 supervisors; beyond, the report
+# extrapolates the server's CPU share.
+if [ $((MAX_LIMIT * 4 + 500)) -gt "$FILES" ]; then MAX_LIMIT=$(((FILES - 500) / 4)); fi
+# The idle connections: as many as fit under the same limit.
+if [ $((IDLE_CONNS + 1000)) -gt "$FILES" ]; then IDLE_CONNS=$((FILES - 1000)); fi
 
 TMP=$(mktemp -d /tmp/pacemaker-bench.XXXXXX)
 PIDS=()
@@ -69,11 +79,16 @@ mkdir -p "$OUT"
 [ -e "$OUT/commands.txt" ] || : >"$OUT/commands.txt"
 log() { printf '\n=== %s\n' "$*" >&2; }
 
-# free_port picks a loopback port nothing listens on.
+# free_port picks a loopback port nothing listens on, below the ephemeral
+# range: a client socket's TIME_WAIT on a port blocks a server's bind there
+# (SO_REUSEADDR helps only when both sockets set it), and the generator
+# leaves thousands.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$EPHEMERAL_LOW" -gt 12000 ] || EPHEMERAL_LOW=32768
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
 }
@@ -120,7 +135,7 @@ EOF
   "$bin" --config "$TMP/$name.yaml" --listen 127.0.0.1 --port "$PM_PORT" --log-level warn 2>"$TMP/$name.log" &
   PM_PID=$!
   PIDS+=("$PM_PID")
-  wait_port "$PM_PORT" "$PM_PID" "pacemaker ($name)"
+  wait_port "$PM_PORT" "$PM_PID" "pacemaker ($name)" || { tail -20 "$TMP/$name.log" >&2; return 1; }
 }
 
 start_redis() {
@@ -209,7 +224,7 @@ fi
 # Phases, in order; BENCH_PHASES picks some (e.g. "closed3" re-runs the key
 # comparison as a third round, merged into the existing results with
 # BENCH_KEEP=1).
-PHASES=${BENCH_PHASES:-"closed1 redis-benchmark syscalls sweep storm max fill profile closed2 go-bench"}
+PHASES=${BENCH_PHASES:-"closed1 redis-benchmark syscalls sweep storm max idle fill profile closed2 go-bench"}
 want() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 shared_servers() { # redis and ZooKeeper, started once, kept for the phases that use them
@@ -243,36 +258,39 @@ for phase in $PHASES; do
       ;;
 
     syscalls)
-      # System calls per request, counted by the kernel (perf's syscall
-      # tracepoints) while each server carries the closed-loop load.
+      # System calls per answer, counted by the kernel (perf's syscall
+      # tracepoints on the server's threads) for 4 s in the middle of each
+      # server's closed-loop run. perf's workload signals the generator as
+      # counting begins and ends (SIGUSR1: it prints its answers so far),
+      # so the answers are those of exactly the counted interval.
       if ! command -v perf >/dev/null; then
-        echo "bench: perf missing (Debian package linux-perf): no system call counts" >&2
+        echo "bench: perf missing (Debian package linux-perf: scripts/install-deps.sh bench): no system call counts" >&2
         continue
       fi
       shared_servers
       start_pacemaker syscalls
-      log "system calls per request"
-      events=syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep
-      {
-        printf '%-10s %9s %8s %8s %8s %8s %8s %8s\n' server answers read write epoll futex nanosleep total
-        for target in pacemaker redis; do
-          case $target in
-            pacemaker) port=$PM_PORT pid=$PM_PID ;;
-            redis) port=$RD_PORT pid=$RD_PID ;;
-          esac
-          "$BIN/pacemaker-bench" --servers "127.0.0.1:$port" --target "$target" --mode load --conns 64 --keys 4000 --value-size 4096 \
-            --warmup 2s --duration 6s --pid "$pid" --json >"$TMP/sys-$target.json" 2>/dev/null &
-          gen=$!
-          sleep 3
-          perf stat -x, -e "$events" -p "$pid" -- sleep 4 2>"$TMP/perf-$target.txt" || true
-          wait "$gen"
-          # One request in flight per connection: every answer is one write.
-          awk -F, -v t="$target" '
-            /sys_enter_read/ {rd=$1} /sys_enter_write/ {wr=$1} /epoll/ {ep+=$1} /futex/ {fx=$1} /nanosleep/ {ns=$1}
-            END { n=wr; if (n<1) n=1; printf "%-10s %9.0f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f\n", t, n, rd/n, wr/n, ep/n, fx/n, ns/n, (rd+wr+ep+fx+ns)/n }' "$TMP/perf-$target.txt"
-        done
-      } | tee "$OUT/syscalls.txt" >&2
-      echo "perf stat -e $events -p PID -- sleep 4   # during a 64-connection closed-loop run of each server" >>"$OUT/commands.txt"
+      log "system calls per answer"
+      events=raw_syscalls:sys_enter
+      for sc in read readv recvfrom recvmsg write writev sendto sendmsg epoll_wait epoll_pwait epoll_pwait2 epoll_ctl futex nanosleep clock_nanosleep io_uring_enter; do
+        [ -d "/sys/kernel/tracing/events/syscalls/sys_enter_$sc" ] || [ -d "/sys/kernel/debug/tracing/events/syscalls/sys_enter_$sc" ] || continue
+        events+=",syscalls:sys_enter_$sc"
+      done
+      for target in pacemaker redis; do
+        case $target in
+          pacemaker) port=$PM_PORT pid=$PM_PID ;;
+          redis) port=$RD_PORT pid=$RD_PID ;;
+        esac
+        args=(--servers "127.0.0.1:$port" --target "$target" --mode load --conns 64 --keys 4000 --value-size 4096 --warmup 2s --duration 8s --pid "$pid")
+        echo "pacemaker-bench ${args[*]} --out syscalls-$target.json" >>"$OUT/commands.txt"
+        # Started directly (not through bench()), so $! is the generator itself.
+        "$BIN/pacemaker-bench" "${args[@]}" --label "syscalls-$target" --out "$OUT/syscalls-$target.json" >/dev/null 2>"$TMP/syscalls-$target.log" &
+        gen=$!
+        sleep 3
+        perf stat -x, -e "$events" -p "$pid" -- sh -c "kill -USR1 $gen; sleep 4; kill -USR1 $gen" 2>"$OUT/syscalls-$target.perf" || true
+        wait "$gen"
+        grep '^pacemaker-bench: answered ' "$TMP/syscalls-$target.log" >>"$OUT/syscalls-$target.perf" || true
+      done
+      echo "perf stat -x, -e $events -p PID -- sh -c 'kill -USR1 GENERATOR; sleep 4; kill -USR1 GENERATOR'   # 3 s into each syscalls-* run above" >>"$OUT/commands.txt"
       stop "$PM_PID"
       ;;
 
@@ -280,19 +298,23 @@ for phase in $PHASES; do
       shared_servers
       start_pacemaker sweep
       log "open-loop sweep: latency against offered load"
-      for target in pacemaker redis zookeeper; do
-        case $target in
-          pacemaker) port=$PM_PORT pid=$PM_PID extra=() ;;
-          redis) port=$RD_PORT pid=$RD_PID extra=() ;;
-          zookeeper) port=$ZK_PORT pid=$ZK_PID extra=(--zk-sessions 8) ;;
-        esac
-        for rate in $SWEEP_RATES; do
+      # Rate by rate, every server in turn, so the servers compared at one
+      # rate ran minutes apart at most, under the same background load.
+      saturated=" "
+      for rate in $SWEEP_RATES; do
+        for target in pacemaker redis zookeeper; do
+          case $saturated in *" $target "*) continue ;; esac
+          case $target in
+            pacemaker) port=$PM_PORT pid=$PM_PID extra=() ;;
+            redis) port=$RD_PORT pid=$RD_PID extra=() ;;
+            zookeeper) port=$ZK_PORT pid=$ZK_PID extra=(--zk-sessions 8) ;;
+          esac
           bench "sweep-$target-$rate" --servers "127.0.0.1:$port" --target "$target" "${extra[@]}" --mode load --conns 64 --keys 4000 \
             --value-size 4096 --rate "$rate" --warmup "$SWEEP_WARMUP" --duration "$SWEEP_DURATION" --pid "$pid" | sed -n '1,3p'
           got=$(achieved "$OUT/sweep-$target-$rate.json")
           if awk -v g="$got" -v r="$rate" 'BEGIN { exit !(g < 0.9 * r) }'; then
             echo "bench: $target saturated at $rate/s offered ($got/s achieved); higher rates skipped" >&2
-            break
+            saturated+="$target "
           fi
         done
       done
@@ -314,9 +336,33 @@ for phase in $PHASES; do
       start_pacemaker max
       log "the largest cluster within one core"
       bench max-pacemaker --servers "127.0.0.1:$PM_PORT" --auth DIGEST --jaas "$TMP/jaas.conf" --target pacemaker --mode max \
-        --max-cpu 100 --max-start "$MAX_START" --max-limit "$MAX_LIMIT" --max-steps "$MAX_STEPS" --workers-per-conn "$MAX_WPC" \
+        --max-cpu 100 --max-start "$MAX_START" --max-limit "$MAX_LIMIT" --max-steps "$MAX_STEPS" --workers-per-conn 1 \
         --warmup "$MAX_WARMUP" --duration "$MAX_DURATION" --pid "$PM_PID"
       stop "$PM_PID"
+      ;;
+
+    idle)
+      # RSS per idle connection that has served one request: a fresh
+      # server, then IDLE_CONNS connections (127.1.x.y sources, 100 each)
+      # each write one 4 KiB value to one key, read the answer and stay
+      # open; VmRSS and RssAnon after IDLE_SETTLE minus before. redis-server
+      # (fresh, maxclients raised) the same way for comparison.
+      start_pacemaker idle
+      log "RSS per idle connection, $IDLE_CONNS connections"
+      bench idle-pacemaker --servers "127.0.0.1:$PM_PORT" --target pacemaker --mode idle --conns "$IDLE_CONNS" --value-size 4096 \
+        --settle "$IDLE_SETTLE" --pid "$PM_PID"
+      stop "$PM_PID"
+      IR_PORT=$(free_port)
+      mkdir -p "$TMP/redis-idle"
+      args=(--port "$IR_PORT" --bind 127.0.0.1 --protected-mode no --save "" --appendonly no --dir "$TMP/redis-idle" --daemonize no --maxclients "$((IDLE_CONNS + 100))")
+      echo "redis-server ${args[*]}" | sed 's/--save  /--save "" /' >>"$OUT/commands.txt"
+      redis-server "${args[@]}" >"$TMP/redis-idle.log" 2>&1 &
+      IR_PID=$!
+      PIDS+=("$IR_PID")
+      wait_port "$IR_PORT" "$IR_PID" "redis-server (idle)"
+      bench idle-redis --servers "127.0.0.1:$IR_PORT" --target redis --mode idle --conns "$IDLE_CONNS" --value-size 4096 \
+        --settle 5s --pid "$IR_PID"
+      stop "$IR_PID"
       ;;
 
     fill)
@@ -360,8 +406,8 @@ done
 sed -i '/^loadavg_end:/d' "$OUT/machine.txt"
 echo "loadavg_end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 log "writing $DOC"
-(cd "$ROOT" && go run ./bench/report -in "$OUT" -out "$DOC" -plot "$PLOT" -analysis "$ANALYSIS")
-gnuplot "$OUT/sweep.gp"
+(cd "$ROOT" && go run ./bench/report -in "$OUT" -out "$DOC" -plot "$PLOT" -analysis "$ANALYSIS" -readme "$README_FILE")
+if [ -s "$OUT/sweep.gp" ]; then gnuplot "$OUT/sweep.gp"; fi
 sed -n '/^## Targets/,/^## Side/p' "$DOC" | sed '$d'
 sed -n '/^## Side by side/,/^## Latency/p' "$DOC" | sed '$d'
 echo "bench: wrote $DOC and $PLOT; raw results in $OUT" >&2

@@ -19,7 +19,7 @@ test_pkgs=(
   redis-server zookeeper                       # the load generator's redis and ZooKeeper modes
   prometheus                                   # promtool and a real Prometheus for monitoring/ (test/monitoring)
 )
-bench_pkgs=(redis-server zookeeper hyperfine gnuplot-nox)
+bench_pkgs=(redis-server zookeeper hyperfine gnuplot-nox linux-perf)   # linux-perf: system calls per answer
 # make vagrant-box / test-vagrant: the test bed's VMs on libvirt + qemu (TCG).
 vagrant_pkgs=(
   vagrant vagrant-libvirt ansible openssh-client python3

@@ -63,6 +63,14 @@ type OpStats struct {
 	Reconnects   uint64            `json:"reconnects,omitempty"`
 }
 
+// answered counts every request of this process answered without error,
+// whenever: sampled from outside a run (pacemaker-bench prints it on
+// SIGUSR1) to count the answers within an interval another tool measures.
+var answered atomic.Uint64
+
+// Answered is the number of requests answered so far by this process.
+func Answered() uint64 { return answered.Load() }
+
 // opRecorder collects one kind of request's measurements.
 type opRecorder struct {
 	window    Window
@@ -93,6 +101,7 @@ func (r *opRecorder) done(due, sent, end time.Duration, err error) {
 		}
 		return
 	}
+	answered.Add(1)
 	if r.window.Contains(end) {
 		r.completed.Add(1)
 	}

@@ -18,6 +18,7 @@ const userHZ = 100
 type ProcUsage struct {
 	CPU      time.Duration // user + system time of all its threads
 	RSS      int64         // resident bytes now (VmRSS)
+	RSSAnon  int64         // resident anonymous bytes (RssAnon: heap, stacks; no mapped files)
 	PeakRSS  int64         // high-water mark (VmHWM)
 	Threads  int
 	Captured time.Time
@@ -65,6 +66,8 @@ func readProcAt(root string, pid int) (ProcUsage, error) {
 		switch k {
 		case "VmRSS":
 			u.RSS = parseKB(v)
+		case "RssAnon":
+			u.RSSAnon = parseKB(v)
 		case "VmHWM":
 			u.PeakRSS = parseKB(v)
 		case "Threads":

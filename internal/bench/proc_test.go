@@ -17,8 +17,8 @@ func TestReadProcFixture(t *testing.T) {
 	if u.CPU != 18010*time.Millisecond {
 		t.Errorf("CPU = %v, want 18.01s", u.CPU)
 	}
-	if u.RSS != 1200000<<10 || u.PeakRSS != 1300000<<10 || u.Threads != 41 {
-		t.Errorf("RSS %d peak %d threads %d", u.RSS, u.PeakRSS, u.Threads)
+	if u.RSS != 1200000<<10 || u.RSSAnon != 1100000<<10 || u.PeakRSS != 1300000<<10 || u.Threads != 41 {
+		t.Errorf("RSS %d anon %d peak %d threads %d", u.RSS, u.RSSAnon, u.PeakRSS, u.Threads)
 	}
 	if _, err := readProcAt("testdata/proc", 1); err == nil {
 		t.Error("missing pid: no error")
@@ -54,5 +54,24 @@ func TestReadProcSelf(t *testing.T) {
 		t.Fatal("WatchProc(0) = nil")
 	} else if s, err := none.Finish(1); s != nil || err != nil {
 		t.Fatalf("unwatched Finish = %+v, %v", s, err)
+	}
+}
+
+func TestSockstatTCPMem(t *testing.T) {
+	page := int64(os.Getpagesize())
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"sockets: used 10\nTCP: inuse 1 orphan 0 tw 0 alloc 1 mem 231\nUDP: inuse 0 mem 7\n", 231 * page},
+		{"sockets: used 10\nUDP: inuse 0 mem 7\n", -1},
+		{"TCP: inuse 1 mem x\n", -1},
+	} {
+		if got := parseSockstatTCPMem(tc.in); got != tc.want {
+			t.Errorf("parseSockstatTCPMem(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+	if KernelTCPMem() < 0 {
+		t.Error("this machine's /proc/net/sockstat: no TCP mem")
 	}
 }

@@ -35,6 +35,7 @@ type Result struct {
 	Generator *ServerUsage `json:"generator,omitempty"`
 	Fill      *FillStats   `json:"fill,omitempty"`
 	Max       *MaxStats    `json:"max,omitempty"`
+	Idle      *IdleStats   `json:"idle,omitempty"`
 }
 
 // Env describes where the run happened.
@@ -367,6 +368,8 @@ func (r *Result) Summary() string {
 			p.Supervisors, p.WorkersPerSupervisor, p.Workers, p.Topologies, p.Conns, p.Executors, p.ValueBytes, p.Compression, p.Period)
 	case "load":
 		fmt.Fprintf(&b, ": %d connections, %d keys, %d B values, %s", p.Conns, p.Keys, p.ValueBytes, loopName(p))
+	case "idle":
+		fmt.Fprintf(&b, ": %d connections, one %d B write each, then idle", p.Conns, p.ValueBytes)
 	}
 	b.WriteString("\n")
 	if w := r.Writes; w != nil {
@@ -393,6 +396,9 @@ func (r *Result) Summary() string {
 	}
 	if r.Max != nil {
 		b.WriteString(r.Max.String())
+	}
+	if r.Idle != nil {
+		b.WriteString(r.Idle.String())
 	}
 	return b.String()
 }

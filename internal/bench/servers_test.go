@@ -69,6 +69,22 @@ func checkWrites(t *testing.T, r *Result) {
 	}
 }
 
+// checkIdle checks an idle run counted what it did; the figures per
+// connection depend on the machine and are not asserted.
+func checkIdle(t *testing.T, r *Result, conns, sources int) {
+	t.Helper()
+	s := r.Idle
+	if r.Mode != "idle" || s == nil || s.Conns != conns || s.Failed != 0 || s.Sources != sources || s.ErrorSamples != nil {
+		t.Fatalf("idle: mode %s %+v", r.Mode, s)
+	}
+	if s.RSSBeforeBytes <= 0 || s.RSSAfterBytes <= 0 || s.AnonBeforeBytes <= 0 || s.AnonAfterBytes <= 0 {
+		t.Fatalf("idle memory readings: %+v", s)
+	}
+	if !strings.Contains(r.Summary(), "per connection") {
+		t.Fatalf("summary:\n%s", r.Summary())
+	}
+}
+
 func TestPacemakerLoadAndStorm(t *testing.T) {
 	p := startDigestPacemaker(t)
 	ctx := context.Background()
@@ -167,6 +183,14 @@ func TestPacemakerLoadAndStorm(t *testing.T) {
 		}
 	})
 
+	t.Run("idle", func(t *testing.T) {
+		r, err := RunIdle(ctx, IdleOptions{Common: common, Conns: 30, Value: make([]byte, 4096), Settle: 100 * time.Millisecond, Baseline: 100 * time.Millisecond, PerSource: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkIdle(t, r, 30, 3)
+	})
+
 	t.Run("max", func(t *testing.T) {
 		so := StormOptions{Common: common, Cluster: smallCluster(), Period: 200 * time.Millisecond}
 		so.Timeline = Timeline{Warmup: 200 * time.Millisecond, Duration: 600 * time.Millisecond, Grace: time.Second}
@@ -221,6 +245,11 @@ func TestRedis(t *testing.T) {
 	if r.Nimbus != nil || r.Writes.Completed == 0 || r.Writes.Errors != 0 {
 		t.Fatalf("redis storm: nimbus %+v writes %+v", r.Nimbus, r.Writes)
 	}
+	r, err = RunIdle(context.Background(), IdleOptions{Common: common, Conns: 20, Value: make([]byte, 4096), Settle: 100 * time.Millisecond, Baseline: 100 * time.Millisecond, PerSource: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkIdle(t, r, 20, 1)
 	if _, err := target.DialReader(context.Background(), addr); !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("redis reader: %v", err)
 	}

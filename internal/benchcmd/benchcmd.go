@@ -60,7 +60,7 @@ func parseFlags(g *ctl.Global, args []string, stdout, stderr io.Writer) (*benchF
 	fs := cliflag.New("pacemaker-bench")
 	g.AddFlags(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.StringVar(&f.mode, "mode", "storm", "storm: a simulated cluster's workers and Nimbus; load: plain writes of one value size; fill: store a whole cluster once, then measure RSS and listing; max: the largest cluster within --max-cpu")
+	fs.StringVar(&f.mode, "mode", "storm", "storm: a simulated cluster's workers and Nimbus; load: plain writes of one value size; fill: store a whole cluster once, then measure RSS and listing; max: the largest cluster within --max-cpu; idle: the server's RSS per idle connection that served one write")
 	fs.StringVar(&f.target, "target", "pacemaker", "server under test: pacemaker, redis (RESP SET) or zookeeper (setData); --servers gives its address")
 	fs.IntVar(&f.pid, "pid", 0, "the server's process id, to read its CPU time and RSS from /proc")
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
@@ -81,14 +81,14 @@ func parseFlags(g *ctl.Global, args []string, stdout, stderr io.Writer) (*benchF
 	fs.BoolVar(&f.verify, "verify", true, "storm: decode a sample of the heartbeats Nimbus reads")
 	fs.IntVar(&f.workersPerConn, "workers-per-conn", 1, "storm, max: workers of a supervisor taking turns on one connection (Storm: 1; more when the open-file limit is too low for one each)")
 
-	fs.IntVar(&f.conns, "conns", 64, "load: connections, one request in flight each")
+	fs.IntVar(&f.conns, "conns", 64, "load: connections, one request in flight each; idle: connections opened")
 	fs.Float64Var(&f.rate, "rate", 0, "load: total offered writes per second, open loop; 0 = closed loop")
 	fs.IntVar(&f.keys, "keys", 4000, "load: distinct keys rewritten; fill: keys stored")
-	fs.IntVar(&f.valueSize, "value-size", 4096, "load: value bytes (a fixed pattern); 0 = a Storm heartbeat of --executors")
+	fs.IntVar(&f.valueSize, "value-size", 4096, "load, idle: value bytes (a fixed pattern); 0 = a Storm heartbeat of --executors")
 
 	fs.IntVar(&f.fillConns, "fill-conns", 64, "fill: connections storing keys")
 	fs.IntVar(&f.listQueries, "list-queries", 2000, "fill: GET_ALL_NODES_FOR_PATH (and GET_PULSE) requests timed after filling")
-	fs.DurationVar(&f.settle, "settle", 3*time.Second, "fill: pause before reading the server's RSS")
+	fs.DurationVar(&f.settle, "settle", 3*time.Second, "fill: pause before reading the server's RSS; idle: pause before each reading (over 2m guarantees a Go server a collection in between)")
 	fs.DurationVar(&f.idle, "idle", 0, "fill: after the reads, wait this long and read RSS again (Go collects at least every 2 minutes; 130s shows the idle steady state)")
 
 	fs.Float64Var(&f.maxCPU, "max-cpu", 100, "max: CPU budget, percent of one core")
@@ -168,6 +168,23 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	// Ctrl-C stops a run.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGUSR1 prints the answers so far, so that a tool counting something
+	// in the server (bench/run.sh: perf, its system calls) over an interval
+	// knows the answers given in exactly that interval.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	done := make(chan struct{})
+	defer func() { signal.Stop(usr1); close(done) }()
+	go func() {
+		for {
+			select {
+			case <-usr1:
+				fmt.Fprintf(stderr, "pacemaker-bench: answered %d\n", bench.Answered())
+			case <-done:
+				return
+			}
+		}
+	}()
 
 	mech, err := ctl.ClientMechanism(g)
 	if err != nil {
@@ -205,7 +222,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(fmt.Errorf("bench %s: %w", f.mode, err))
 		}
-	case "load":
+	case "load", "idle":
 		value := make([]byte, f.valueSize)
 		for i := range value {
 			value[i] = byte('a' + i%26)
@@ -217,9 +234,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			}
 			value = cl.Payload(0, time.Now(), time.Minute)
 		}
-		res, err = bench.RunLoad(ctx, bench.LoadOptions{Common: common, Conns: f.conns, Rate: f.rate, Keys: f.keys, Value: value, ZooKeeperSessions: f.zkSessions})
+		if f.mode == "idle" {
+			res, err = bench.RunIdle(ctx, bench.IdleOptions{Common: common, Conns: f.conns, Value: value, Settle: f.settle, PerSource: 100})
+		} else {
+			res, err = bench.RunLoad(ctx, bench.LoadOptions{Common: common, Conns: f.conns, Rate: f.rate, Keys: f.keys, Value: value, ZooKeeperSessions: f.zkSessions})
+		}
 		if err != nil {
-			return fail(fmt.Errorf("bench load: %w", err))
+			return fail(fmt.Errorf("bench %s: %w", f.mode, err))
 		}
 	case "fill":
 		tw := max(f.topologyWorkers, 1)
@@ -234,7 +255,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return fail(fmt.Errorf("bench fill: %w", err))
 		}
 	default:
-		return usageErr(fmt.Errorf("unknown --mode %q (want storm, load, fill or max)", f.mode))
+		return usageErr(fmt.Errorf("unknown --mode %q (want storm, load, fill, max or idle)", f.mode))
 	}
 
 	data, err := json.MarshalIndent(res, "", "  ")
