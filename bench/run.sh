@@ -42,6 +42,9 @@ else
   IDLE_CONNS=${IDLE_CONNS:-20000} IDLE_SETTLE=${IDLE_SETTLE:-125s}
 fi
 FILL_EXECUTORS=${FILL_EXECUTORS:-4}
+# The offered rate at which the issue compares p99 with redis's (the sweep
+# must include it; the latency2 phase repeats it).
+LATENCY_RATE=40000
 
 for tool in "$BIN/pacemaker" "$BIN/pacemaker-bench"; do
   [ -x "$tool" ] || { echo "bench: $tool missing: run make build" >&2; exit 2; }
@@ -224,7 +227,7 @@ fi
 # Phases, in order; BENCH_PHASES picks some (e.g. "closed3" re-runs the key
 # comparison as a third round, merged into the existing results with
 # BENCH_KEEP=1).
-PHASES=${BENCH_PHASES:-"closed1 redis-benchmark syscalls sweep storm max idle fill profile closed2 go-bench"}
+PHASES=${BENCH_PHASES:-"closed1 redis-benchmark syscalls sweep storm max idle fill profile closed2 latency2 go-bench"}
 want() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 shared_servers() { # redis and ZooKeeper, started once, kept for the phases that use them
@@ -317,6 +320,25 @@ for phase in $PHASES; do
             saturated+="$target "
           fi
         done
+      done
+      stop "$PM_PID"
+      ;;
+
+    latency[0-9]*)
+      # The issue's latency comparison again, at the end of the run: the
+      # open loop at LATENCY_RATE offered, pacemaker then redis, so the
+      # report can show the spread between two rounds.
+      n=${phase#latency}
+      shared_servers
+      start_pacemaker "latency$n"
+      log "round $n: open loop at $LATENCY_RATE/s, pacemaker and redis"
+      for target in pacemaker redis; do
+        case $target in
+          pacemaker) port=$PM_PORT pid=$PM_PID ;;
+          redis) port=$RD_PORT pid=$RD_PID ;;
+        esac
+        bench "latency-$n-$target" --servers "127.0.0.1:$port" --target "$target" --mode load --conns 64 --keys 4000 \
+          --value-size 4096 --rate "$LATENCY_RATE" --warmup "$SWEEP_WARMUP" --duration "$SWEEP_DURATION" --pid "$pid" | sed -n '1,3p'
       done
       stop "$PM_PID"
       ;;

@@ -33,8 +33,8 @@ func writeIdle(w func(string, ...any), rs results) {
 	}
 	w("\nRSS holds the process's own memory only: the kernel's socket structures and buffers are outside it\n")
 	w("(the kernel's TCP buffer memory, machine-wide, both ends: %s before, %s after).", mibOrDash(pm.KernelTCPBeforeBytes), mibOrDash(pm.KernelTCPAfterBytes))
-	if machineFiles != "" && pm.Conns < 20000 {
-		w(" %s connections, not 20,000: this\ncontainer caps every process at %s open files (a limit root cannot raise here), and the server needs a\nfew for itself.", thousands(float64(pm.Conns)), machineFiles)
+	if files := machineFileLimit(); files > 0 && files <= 20000+500 {
+		w(" %s connections, not 20,000: this\ncontainer caps every process at %s open files (a limit root cannot raise here), and the server and the\ngenerator need a few for themselves.", thousands(float64(pm.Conns)), thousands(float64(files)))
 	}
 	w("\n\n| server | connections (failed) | VmRSS before → after | **VmRSS per connection** | RssAnon per connection | measured after |\n|---|---|---|---|---|---|\n")
 	for _, t := range targets {

@@ -64,9 +64,12 @@ func readmeLines(rs results, in string, machine map[string]string) string {
 			add("%s;", s)
 		}
 	}
-	pm, rd := rs[fmt.Sprintf("sweep-pacemaker-%d", latencyRate)], rs[fmt.Sprintf("sweep-redis-%d", latencyRate)]
-	if pm != nil && rd != nil && pm.Writes != nil && rd.Writes != nil {
-		add("p99 latency at %s writes/s offered: %s (redis-server: %s);", thousands(latencyRate), ms(pm.Writes.Latency.P99), ms(rd.Writes.Latency.P99))
+	if rounds := latencyRounds(rs); len(rounds) > 0 {
+		var pm, rd []string
+		for _, r := range rounds {
+			pm, rd = append(pm, ms(r.pm.Latency.P99)), append(rd, ms(r.rd.Latency.P99))
+		}
+		add("p99 latency at %s writes/s offered: %s (redis-server: %s);", thousands(latencyRate), strings.Join(pm, ", "), strings.Join(rd, ", "))
 	}
 	if s := idle(rs, "pacemaker"); s != nil {
 		line := fmt.Sprintf("**%s bytes of RSS per idle connection** that has served a request (%s connections", thousands(s.PerConnBytes), thousands(float64(s.Conns)))

@@ -74,3 +74,28 @@ func TestUpdateReadme(t *testing.T) {
 		t.Fatal("README without markers: no error")
 	}
 }
+
+func TestLatencyTarget(t *testing.T) {
+	run := func(p99, achieved float64) *bench.Result {
+		return &bench.Result{Writes: &bench.OpStats{Offered: latencyRate, Achieved: achieved, Latency: bench.Latency{P50: 0.5, P99: p99}}}
+	}
+	for _, tc := range []struct {
+		name string
+		rs   results
+		want string
+	}{
+		{"none", results{}, "not measured"},
+		{"met over two rounds", results{
+			"sweep-pacemaker-40000": run(3, 40000), "sweep-redis-40000": run(2, 40000),
+			"latency-2-pacemaker": run(1, 40000), "latency-2-redis": run(4, 40000),
+		}, "round 2: pacemaker p99 **1.00 ms** (p50 0.50 ms, 40,000/s achieved) vs redis p99 **4.00 ms** (p50 0.50 ms, 40,000/s achieved); mean 2.00 ms vs 3.00 ms | met |"},
+		{"slower", results{"sweep-pacemaker-40000": run(4, 40000), "sweep-redis-40000": run(2, 40000)}, "| **missed** by 50 % |"},
+		{"not carried", results{"sweep-pacemaker-40000": run(1, 30000), "sweep-redis-40000": run(2, 40000)}, "| **missed** |"},
+	} {
+		var b strings.Builder
+		writeLatencyTarget(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }, tc.rs)
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("%s: %s\nwant %q", tc.name, b.String(), tc.want)
+		}
+	}
+}
