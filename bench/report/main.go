@@ -87,7 +87,7 @@ func run(in, out, plot, analysis, readme string) error {
 	w("other engineers' builds and tests during the run (1-minute load average %s before, %s after; each run's\n", orDash(machine["loadavg_start"]), orDash(machine["loadavg_end"]))
 	w("own figures are in its JSON). Server CPU is read from /proc for the server's pid alone, so *per CPU-second*\n")
 	w("figures are the least disturbed by other work; latencies and absolute rates are the most. The key\n")
-	w("comparison is run twice (start and end of the run) to show the spread.\n\n")
+	w("comparison and the p99 at %s writes/s are run twice (start and end of the run) to show the spread.\n\n", thousands(latencyRate))
 
 	w("**Run it.** `make bench` (about 30 minutes on 2 cores; installs redis-server, zookeeper, gnuplot and perf when missing) or\n")
 	w("`make bench-quick` (two minutes, results in bench/out-quick). The load generator is `pacemaker-bench` (cmd/pacemaker-bench; built by `make build`, not shipped in\n")
