@@ -26,6 +26,11 @@ type Conn struct {
 	closeErr   error // close after the running callback
 	closeAfter error // close once out is written
 
+	// deferred: its answers are sc[segStart:segEnd], written when the
+	// loop has handled every ready connection (see loop.writeDeferred).
+	segStart, segEnd int
+	deferred         bool
+
 	closed  bool
 	paused  bool
 	partial bool // the handler holds part of a frame (SetPartial)
@@ -137,7 +142,8 @@ func (l *loop) frameDeadline(c *Conn) {
 
 // Out returns the answers appended so far and not yet written, to append
 // to; give the result to SetOut. Valid until Flush, Writev or the end of
-// the callback.
+// the callback. Its bytes before the connection's own are other
+// connections' answers: append only.
 func (c *Conn) Out() []byte {
 	if c.out != nil {
 		return c.out
@@ -145,10 +151,18 @@ func (c *Conn) Out() []byte {
 	l := c.l
 	if l.scOwnerConn != c {
 		if l.scOwnerConn != nil {
-			l.flushScratch(l.scOwnerConn) // a callback of another conn posted here: keep them apart
+			l.endSegment(l.scOwnerConn) // a callback of another conn posted here: keep them apart
+		}
+		switch {
+		case c.deferred && c.segEnd == len(l.sc):
+			l.scStart = c.segStart // its answers of this batch are the last ones: go on after them
+		case c.deferred:
+			_ = l.writeSegment(c) // older ones, with others' after them: out first
+			l.scStart = len(l.sc)
+		default:
+			l.scStart = len(l.sc)
 		}
 		l.scOwnerConn = c
-		l.sc = l.sc[:0]
 	}
 	return l.sc
 }
@@ -166,8 +180,12 @@ func (c *Conn) SetOut(b []byte) {
 
 // Pending returns the bytes of answers not yet written.
 func (c *Conn) Pending() int {
-	if c.l.scOwnerConn == c {
-		return len(c.l.sc)
+	l := c.l
+	switch {
+	case l.scOwnerConn == c:
+		return len(l.sc) - l.scStart
+	case c.deferred:
+		return c.segEnd - c.segStart
 	}
 	return len(c.out)
 }
@@ -181,28 +199,13 @@ func (c *Conn) Flush() (pending int, err error) {
 	if c.out != nil || c.closed {
 		return len(c.out), nil
 	}
-	if l.scOwnerConn != c {
+	l.endSegment(c)
+	if !c.deferred {
 		return 0, nil
 	}
-	data := l.sc
-	l.scOwnerConn = nil
-	l.sc = data[:0]
-	if len(data) == 0 {
-		return 0, nil
-	}
-	n, err := rawWrite(c.fd, data)
-	for err == unix.EINTR {
-		n, err = rawWrite(c.fd, data)
-	}
-	if err == unix.EAGAIN {
-		n, err = 0, nil
-	}
-	if err != nil {
-		err = os.NewSyscallError("write", err)
-		c.fail(err)
+	if err := l.writeSegment(c); err != nil {
 		return 0, err
 	}
-	l.hold(c, data[n:])
 	return len(c.out), nil
 }
 
@@ -220,9 +223,11 @@ func (c *Conn) Writev(bufs ...[]byte) (pending int, err error) {
 		}
 		return len(c.out), nil
 	}
+	l.endSegment(c)
 	iov := make([][]byte, 0, len(bufs)+1)
-	if l.scOwnerConn == c && len(l.sc) > 0 {
-		iov = append(iov, l.sc)
+	if c.deferred {
+		c.deferred = false
+		iov = append(iov, l.sc[c.segStart:c.segEnd])
 	}
 	for _, b := range bufs {
 		if len(b) > 0 {
@@ -237,9 +242,6 @@ func (c *Conn) Writev(bufs ...[]byte) (pending int, err error) {
 		n, err = 0, nil
 	}
 	if err != nil {
-		if l.scOwnerConn == c {
-			l.scOwnerConn, l.sc = nil, l.sc[:0]
-		}
 		err = os.NewSyscallError("writev", err)
 		c.fail(err)
 		return 0, err
@@ -251,9 +253,6 @@ func (c *Conn) Writev(bufs ...[]byte) (pending int, err error) {
 		}
 		l.hold(c, b[n:])
 		n = 0
-	}
-	if l.scOwnerConn == c {
-		l.scOwnerConn, l.sc = nil, l.sc[:0]
 	}
 	return len(c.out), nil
 }

@@ -37,9 +37,13 @@ type loop struct {
 	evfd   int
 	events []unix.EpollEvent
 	buf    []byte // the read buffer
-	sc     []byte // scratch for the answers of scOwnerConn
-	// scOwnerConn is the connection whose callback is appending to sc.
+	// sc holds the answers of this batch, each connection's in one
+	// segment; scOwnerConn is the connection whose callback is appending
+	// to it, from scStart. Connections with a segment wait in deferred.
+	sc          []byte
 	scOwnerConn *Conn
+	scStart     int
+	deferred    []*Conn
 	conns       []*Conn // by fd
 	n           int     // open connections
 	heap        deadlineHeap
@@ -271,6 +275,7 @@ func (l *loop) step(n int, err error) bool {
 	}
 	l.runTasks()
 	l.runAgain()
+	l.writeDeferred()
 	l.expire()
 	l.checkDrained()
 	return !l.stop
@@ -461,30 +466,109 @@ func (l *loop) deliver(c *Conn, data []byte) {
 	l.frameDeadline(c)
 }
 
-// after finishes a callback of c: answers in the scratch buffer are
-// written, and a close asked for by the callback happens. It reports
-// whether c is closed.
+// after finishes a callback of c: its answers wait for the end of the
+// batch (see endSegment), and a close asked for by the callback happens
+// after they are written. It reports whether c is closed.
 func (l *loop) after(c *Conn) bool {
 	if c.closed {
 		return true
 	}
-	l.flushScratch(c)
 	if c.closeErr != nil {
+		l.flushScratch(c)
 		l.close(c, c.closeErr)
 		return true
 	}
+	l.endSegment(c)
 	return false
 }
 
+// flushScratch writes c's answers now (it is about to close).
 func (l *loop) flushScratch(c *Conn) {
-	if l.scOwnerConn == c {
-		_, _ = c.Flush()
+	l.endSegment(c)
+	if c.deferred {
+		_ = l.writeSegment(c)
+	}
+}
+
+// deferMax is how much of a batch's answers waits before they are
+// written; past it they go out at once.
+const deferMax = 256 << 10
+
+// endSegment ends the callback's appending to sc: what c appended waits
+// in its segment to be written with the batch's other answers. Writing
+// every answer of a batch after all its reads (as redis does) lets the
+// peers' next requests arrive together, so the loop handles many per
+// wake-up instead of waking once for every few.
+func (l *loop) endSegment(c *Conn) {
+	if l.scOwnerConn != c {
+		return
+	}
+	l.scOwnerConn = nil
+	if len(l.sc) == l.scStart {
+		return
+	}
+	c.segStart, c.segEnd = l.scStart, len(l.sc)
+	if !c.deferred {
+		c.deferred = true
+		l.deferred = append(l.deferred, c)
+	}
+	if len(l.sc) >= deferMax {
+		l.writeDeferred()
+	}
+}
+
+// writeSegment writes c's waiting answers; the socket's refusal is held.
+func (l *loop) writeSegment(c *Conn) error {
+	c.deferred = false
+	data := l.sc[c.segStart:c.segEnd]
+	n, err := rawWrite(c.fd, data)
+	for err == unix.EINTR {
+		n, err = rawWrite(c.fd, data)
+	}
+	if err == unix.EAGAIN {
+		n, err = 0, nil
+	}
+	if err != nil {
+		err = os.NewSyscallError("write", err)
+		c.fail(err)
+		return err
+	}
+	l.hold(c, data[n:])
+	return nil
+}
+
+// writeDeferred writes the batch's answers and empties sc.
+func (l *loop) writeDeferred() {
+	if l.scOwnerConn != nil {
+		l.endSegment(l.scOwnerConn)
+	}
+	for i := 0; i < len(l.deferred); i++ { // a close below may not add more
+		c := l.deferred[i]
+		l.deferred[i] = nil
+		if !c.deferred || c.closed {
+			c.deferred = false
+			continue
+		}
+		_ = l.writeSegment(c)
+		switch {
+		case c.closeErr != nil:
+			l.close(c, c.closeErr)
+		case c.out == nil && c.closeAfter != nil:
+			l.close(c, c.closeAfter)
+		default:
+			l.drainCheck(c)
+		}
+	}
+	l.deferred = l.deferred[:0]
+	l.sc = l.sc[:0]
+	if cap(l.sc) > 4*deferMax {
+		l.sc = nil // a burst of large answers: do not keep its buffer
 	}
 }
 
 // finish ends c once its pending answers are written (or at once).
 func (l *loop) finish(c *Conn, err error) {
-	if c.out != nil {
+	if c.out != nil || c.deferred {
 		if c.closeAfter == nil {
 			c.closeAfter = err
 		}
@@ -519,7 +603,7 @@ func (l *loop) writeHeld(c *Conn) {
 	if l.after(c) {
 		return
 	}
-	if c.closeAfter != nil && c.out == nil {
+	if c.closeAfter != nil && c.out == nil && !c.deferred {
 		l.close(c, c.closeAfter)
 		return
 	}
@@ -551,8 +635,9 @@ func (l *loop) close(c *Conn, err error) {
 	c.closed = true
 	if l.scOwnerConn == c {
 		l.scOwnerConn = nil
-		l.sc = l.sc[:0]
+		l.sc = l.sc[:l.scStart]
 	}
+	c.deferred = false
 	l.e.h.OnClose(c, err)
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	unix.Close(c.fd)
@@ -589,7 +674,7 @@ func (c *Conn) eofErr() error {
 // drainCheck closes c with ErrDrained when the loop drains and c has read
 // its socket to the end and written every answer.
 func (l *loop) drainCheck(c *Conn) {
-	if l.draining && !c.closed && !c.paused && c.out == nil {
+	if l.draining && !c.closed && !c.paused && c.out == nil && !c.deferred {
 		l.close(c, ErrDrained)
 	}
 }
