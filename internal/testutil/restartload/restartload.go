@@ -121,7 +121,7 @@ type Counts struct {
 	DialErrs   int64         // other connect failures
 	Broken     int64         // established connections that failed a request
 	Longest    time.Duration // longest wait for one answer
-	Errors     []string      // the first errors, at most 20
+	Errors     []string      // the first failures, at most keptErrors (20)
 }
 
 func (c Counts) String() string {
