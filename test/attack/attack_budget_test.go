@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/client"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/procmem"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
@@ -101,14 +102,14 @@ func pathMsg(t wire.MessageType, path string, id int32) *wire.Message {
 func attackRun(t *testing.T, config string) (*target, func(bound int64)) {
 	t.Helper()
 	p := startDaemon(t, config)
-	before, _ := rss(p.PID())
-	w := watchRSS(p.PID())
+	before, _ := procmem.RSS(p.PID())
+	w := watchRSS(t, p.PID())
 	h := startHonest(t, p.Addr())
 	return p, func(bound int64) {
 		t.Helper()
 		time.Sleep(300 * time.Millisecond) // the honest client's rounds after the attack
 		lat := h.Finish(t, t.Name())
-		peak := w.finish()
+		peak := w.Finish()
 		p.alive(t)
 		t.Logf("RSS before %s, peak %s (bound %s); honest client %s", mib(before), mib(peak), mib(bound), lat)
 		if peak > bound {
@@ -243,7 +244,7 @@ func TestAttackListFrames(t *testing.T) {
 // and is counted in the buffered budget; the frame timeout closes them.
 func TestAttackLengthPrefixOnly(t *testing.T) {
 	p, finish := attackRun(t, budgetConfig(""))
-	base, _ := rss(p.PID())
+	base, _ := procmem.RSS(p.PID())
 	hdr := binary.BigEndian.AppendUint32(nil, 10<<20)
 	var conns []*rawConn
 	for range 400 {
@@ -254,7 +255,7 @@ func TestAttackLengthPrefixOnly(t *testing.T) {
 		conns = append(conns, r)
 	}
 	time.Sleep(time.Second)
-	headersOnly, _ := rss(p.PID())
+	headersOnly, _ := procmem.RSS(p.PID())
 	t.Logf("400 connections holding a 10 MiB length prefix: RSS +%s", mib(headersOnly-base))
 	if grown := headersOnly - base; grown > 400*64<<10 {
 		t.Errorf("a length prefix alone cost %s per connection", mib(grown/400))
@@ -292,7 +293,7 @@ func TestIdleConnectionsHoldNoLargeBuffers(t *testing.T) {
 		_ = i
 	}
 	time.Sleep(500 * time.Millisecond)
-	before, _ := rss(p.PID())
+	before, _ := procmem.RSS(p.PID())
 	for i, r := range conns {
 		if err := r.send(pulseMsg(fmt.Sprintf("/workerbeats/idle/w-%d", i%4), beat, int32(i))); err != nil {
 			t.Fatal(err)
@@ -302,7 +303,7 @@ func TestIdleConnectionsHoldNoLargeBuffers(t *testing.T) {
 		}
 	}
 	time.Sleep(time.Second)
-	after, _ := rss(p.PID())
+	after, _ := procmem.RSS(p.PID())
 	per := (after - before) / n
 	t.Logf("%d connections idle after one 100 KiB heartbeat each: %.1f KiB more RSS per connection", n, float64(per)/1024)
 	if per > 64<<10 { // before: 110–150 KiB; this includes the frames' garbage not yet returned to the OS

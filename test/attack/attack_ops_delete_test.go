@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/client"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/procmem"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
@@ -91,10 +92,7 @@ func settledRSS(t *testing.T, pid int, want int64, limit time.Duration) (time.Du
 	t.Helper()
 	t0 := time.Now()
 	for {
-		n, err := rss(pid)
-		if err != nil {
-			t.Fatal(err)
-		}
+		n := procmem.MustRSS(t, pid)
 		if n <= want || time.Since(t0) >= limit {
 			return time.Since(t0), n
 		}
@@ -112,14 +110,14 @@ func memoryBack(idle int64, n, size int) int64 { return idle + int64(n*size)/4 +
 // the peak RSS, the honest client's latency and how soon RSS came back.
 func bulkDelete(t *testing.T, n, size int, path string, key func(i int) string) {
 	p := startDaemon(t, "pacemaker.max.keys: 20000000\npacemaker.max.stored.bytes: 17179869184\n")
-	idle, _ := rss(p.PID())
+	idle, _ := procmem.RSS(p.PID())
 	fill(t, p.Addr(), n, size, key)
-	full, _ := rss(p.PID())
+	full, _ := procmem.RSS(p.PID())
 	t.Logf("%d keys of %d bytes: RSS %s (idle %s)", n, size, mib(full), mib(idle))
 
 	h := startHonest(t, p.Addr())
 	time.Sleep(300 * time.Millisecond)
-	w := watchRSS(p.PID())
+	w := watchRSS(t, p.PID())
 	c, err := client.Dial(context.Background(), p.Addr(), client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -134,13 +132,13 @@ func bulkDelete(t *testing.T, n, size int, path string, key func(i int) string) 
 	took := time.Since(t0)
 	time.Sleep(300 * time.Millisecond)
 	lat := h.Finish(t, "during DELETE_PATH")
-	peak := w.finish()
+	peak := w.Finish()
 	left, err := c.Children(ctx, path)
 	if err != nil || len(left) != 0 {
 		t.Errorf("after DELETE_PATH %s: %d children left (err %v)", path, len(left), err)
 	}
 	time.Sleep(time.Until(t0.Add(took + 2*time.Second)))
-	at2s, _ := rss(p.PID())
+	at2s, _ := procmem.RSS(p.PID())
 	back, now := settledRSS(t, p.PID(), memoryBack(idle, n, size), 20*time.Second)
 	t.Logf("RESULT DELETE_PATH %s of %d x %d B: took %v, peak RSS %s (full %s), honest client %s; RSS %s 2 s after, %s after %v",
 		path, n, size, took.Round(time.Millisecond), mib(peak), mib(full), lat, mib(at2s), mib(now), (back + 2*time.Second).Round(10*time.Millisecond))
@@ -177,9 +175,9 @@ func TestBulkDeleteKeysWithoutSlash(t *testing.T) {
 func TestTTLSweepOfManyKeys(t *testing.T) {
 	n := bulkKeys(t, 100000)
 	p := startDaemon(t, "pacemaker.heartbeat.ttl.secs: 4\npacemaker.max.keys: 20000000\npacemaker.max.stored.bytes: 17179869184\n")
-	idle, _ := rss(p.PID())
+	idle, _ := procmem.RSS(p.PID())
 	fill(t, p.Addr(), n, 1024, func(i int) string { return fmt.Sprintf("/ttl-topo/n%04d/k%04d", i/1000, i%1000) })
-	full, _ := rss(p.PID())
+	full, _ := procmem.RSS(p.PID())
 	h := startHonest(t, p.Addr()) // rewrites its own keys: they never expire
 	c, err := client.Dial(context.Background(), p.Addr(), client.Options{})
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/procmem"
 )
 
 // withLength prefixes a frame body with its length.
@@ -66,9 +68,9 @@ func TestNoTypeFieldIsMalformed(t *testing.T) {
 // logs a bounded number of lines and then says how many it suppressed.
 func TestWarningFlood(t *testing.T) {
 	p := startDaemon(t, "")
-	idle, _ := rss(p.PID())
+	idle, _ := procmem.RSS(p.PID())
 	h := startHonest(t, p.Addr())
-	w := watchRSS(p.PID())
+	w := watchRSS(t, p.PID())
 	linesBefore := strings.Count(p.Log(), "\n")
 	const attackFor = 3 * time.Second
 	var sent atomic.Int64
@@ -93,7 +95,7 @@ func TestWarningFlood(t *testing.T) {
 	}
 	wg.Wait()
 	lat := h.Finish(t, "during the warning flood")
-	peak := w.finish()
+	peak := w.Finish()
 	lines := strings.Count(p.Log(), "\n") - linesBefore
 	t.Logf("RESULT warning flood: %d bad frames in %v -> %d log lines (%.0f lines/s); peak RSS %s (idle %s); honest client %s",
 		sent.Load(), attackFor, lines, float64(lines)/attackFor.Seconds(), mib(peak), mib(idle), lat)

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/procmem"
 )
 
 // openFDs counts a process's open descriptors.
@@ -78,11 +80,11 @@ func TestMetricsPortFlood(t *testing.T) {
 	const idleConns, bigHeaders, headerBytes = 1000, 200, 1 << 20
 	p := startDaemon(t, "")
 	addr := strings.TrimPrefix(p.metrics, "http://")
-	idle, _ := rss(p.PID())
+	idle, _ := procmem.RSS(p.PID())
 	fdsIdle := openFDs(p.PID())
 	h := startHonest(t, p.Addr())
 	hp := pollHealth(p.metrics)
-	w := watchRSS(p.PID())
+	w := watchRSS(t, p.PID())
 
 	// Phase 1: idle keep-alive connections, each after one request.
 	var held []net.Conn
@@ -141,7 +143,7 @@ func TestMetricsPortFlood(t *testing.T) {
 	}
 	wg.Wait()
 	maxFDs = max(maxFDs, openFDs(p.PID()))
-	peak := w.finish()
+	peak := w.Finish()
 	health := hp.finish()
 	lat := h.Finish(t, "during the metrics-port flood")
 	t.Logf("RESULT metrics-port flood: %d idle keep-alive + %d x 1 MiB headers (%d refused): daemon fds %d idle, %d after the idle ones, %d at most; peak RSS %s (idle %s); /healthz %s; honest client %s",

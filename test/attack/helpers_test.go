@@ -9,13 +9,11 @@ package attack
 import (
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/daemon"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/procmem"
 	"github.com/storm-pacemaker/pacemaker/internal/testutil/worker"
 )
 
@@ -46,53 +44,8 @@ func (p *target) alive(t *testing.T) {
 	}
 }
 
-// rss is a process's resident set size from /proc/<pid>/status.
-func rss(pid int) (int64, error) {
-	path := fmt.Sprintf("/proc/%d/status", pid)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("%s: no VmRSS line", path)
-}
-
-// rssWatch samples a process's RSS every 20 ms and keeps the peak.
-type rssWatch struct {
-	peak atomic.Int64
-	stop chan struct{}
-	done chan struct{}
-}
-
-func watchRSS(pid int) *rssWatch {
-	w := &rssWatch{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		for {
-			if n, err := rss(pid); err == nil && n > w.peak.Load() {
-				w.peak.Store(n)
-			}
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	return w
-}
-
-// finish stops sampling and returns the peak.
-func (w *rssWatch) finish() int64 {
-	close(w.stop)
-	<-w.done
-	return w.peak.Load()
-}
+// watchRSS samples a process's RSS every 20 ms and keeps the peak.
+func watchRSS(t *testing.T, pid int) *procmem.Peak { return procmem.Watch(t, pid, 20*time.Millisecond) }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 

@@ -108,26 +108,26 @@ func TestDebOnBootedSystemd(t *testing.T) {
 		m.MustRun(t, "systemctl", "restart", "pacemaker.service")
 		took := time.Since(start)
 		time.Sleep(time.Second)
-		l.finish()
+		n := l.Finish()
 		newPID := mainPID(t, m)
-		t.Logf("restart took %v; %s", took.Round(time.Millisecond), l.summary())
+		t.Logf("restart took %v; %s", took.Round(time.Millisecond), n)
 		if newPID == pid {
 			t.Errorf("MainPID still %s after restart", pid)
 		}
 		pid = newPID
-		if l.refused.Load() != 0 || l.dialErrs.Load() != 0 {
-			t.Errorf("connections failed during the restart (the socket must hold the port): %s", l.summary())
+		if n.Refused != 0 || n.DialErrs != 0 {
+			t.Errorf("connections failed during the restart (the socket must hold the port): %s", n)
 		}
-		if l.writes.Load() == 0 {
+		if n.Writes == 0 {
 			t.Fatal("no write was acknowledged")
 		}
 		if handsOver(t, m) {
 			// The fd store carries connections and heartbeats across.
-			if l.broken.Load() != 0 {
-				t.Errorf("connections broke although the service hands them over: %s", l.summary())
+			if n.Broken != 0 {
+				t.Errorf("connections broke although the service hands them over: %s", n)
 			}
-			if lost := l.lost(t); lost != 0 {
-				t.Errorf("%d of %d acknowledged keys lost across the restart", lost, len(l.acked))
+			if lost := l.Lost(t, nil); lost != 0 {
+				t.Errorf("%d of %d acknowledged keys lost across the restart", lost, len(l.Acked()))
 			}
 			if got := ctl(t, m, "", "get", "/booted/k"); got != "v1" {
 				t.Errorf("after restart, get /booted/k = %q, want v1", got)

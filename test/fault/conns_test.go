@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/procmem"
 	"github.com/storm-pacemaker/pacemaker/internal/wire"
 )
 
@@ -35,7 +36,7 @@ func TestHalfOpenConnections(t *testing.T) {
 		maxConns, maxPerPeer, frameTimeoutSecs), nil)
 	baseline(t, p.Addr(), nil)
 	p.waitMetric(t, "only the well-behaved client to be left", func(m metricSet) bool { return m["pacemaker_open_connections"] == 0 })
-	rssIdle := rssBytes(t, p.PID())
+	rssIdle := procmem.MustRSS(t, p.PID())
 	s := startSteady(t, p.Addr(), nil)
 	before := p.scrape(t)
 
@@ -106,7 +107,7 @@ func TestHalfOpenConnections(t *testing.T) {
 	if got := m["pacemaker_open_connections"]; got != float64(maxConns+loopbackReserve) {
 		t.Errorf("open_connections %v, want %d", got, maxConns+loopbackReserve)
 	}
-	rssFull := rssBytes(t, p.PID())
+	rssFull := procmem.MustRSS(t, p.PID())
 	held := int64(maxConns + loopbackReserve)
 	t.Logf("daemon RSS: %s idle, %s with %d connections open (%.1f KiB per connection)",
 		mib(rssIdle), mib(rssFull), held, float64(rssFull-rssIdle)/float64(held)/1024)
@@ -182,7 +183,7 @@ func TestHalfOpenConnections(t *testing.T) {
 	if n := failed.Load(); n > 0 {
 		t.Fatalf("%d of %d idle connections did not answer", n, len(active))
 	}
-	rssActive := rssBytes(t, p.PID())
+	rssActive := procmem.MustRSS(t, p.PID())
 	t.Logf("daemon RSS %s after %d of the idle connections each sent a request: %.1f KiB per connection that has served a request",
 		mib(rssActive), len(active), (float64(rssActive-rssFull)/float64(len(active))+float64(rssFull-rssIdle)/float64(held))/1024)
 	s.Finish(t, "while connections sat idle and stalled frames timed out")

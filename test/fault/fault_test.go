@@ -134,34 +134,6 @@ func (m metricSet) matching(prefix string) map[string]float64 {
 	return out
 }
 
-// rssBytes is the daemon's resident set size from /proc/<pid>/status.
-func rssBytes(t *testing.T, pid int) int64 {
-	t.Helper()
-	n, err := readRSS(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func readRSS(pid int) (int64, error) {
-	path := fmt.Sprintf("/proc/%d/status", pid)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("read the daemon's RSS: %w", err)
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("%s: VmRSS line %q: %w", path, line, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, fmt.Errorf("%s: no VmRSS line", path)
-}
-
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // latencies collects round-trip times.

@@ -10,39 +10,8 @@ import (
 	"time"
 
 	"github.com/storm-pacemaker/pacemaker/internal/client"
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/procmem"
 )
-
-// rssPeak samples the daemon's RSS every few milliseconds until stopped.
-type rssPeak struct {
-	peak atomic.Int64
-	stop chan struct{}
-	done chan struct{}
-}
-
-func watchRSS(t *testing.T, pid int) *rssPeak {
-	r := &rssPeak{stop: make(chan struct{}), done: make(chan struct{})}
-	r.peak.Store(rssBytes(t, pid))
-	go func() {
-		defer close(r.done)
-		for {
-			select {
-			case <-r.stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			if n, err := readRSS(pid); err == nil && n > r.peak.Load() {
-				r.peak.Store(n)
-			}
-		}
-	}()
-	return r
-}
-
-func (r *rssPeak) finish() int64 {
-	close(r.stop)
-	<-r.done
-	return r.peak.Load()
-}
 
 // dialN opens n client connections.
 func dialN(t *testing.T, addr string, n int) []*client.Conn {
@@ -118,13 +87,13 @@ func flood(t *testing.T, maxStored, maxFrame, writers int, env []string, bound i
 	newKeys := 4 * maxStored / beat / writers // per writer
 	p := start(t, fmt.Sprintf("pacemaker.max.stored.bytes: %d\npacemaker.thrift.message.size.max: %d\n", maxStored, maxFrame), nil, env...)
 	baseline(t, p.Addr(), nil)
-	rssIdle := rssBytes(t, p.PID())
+	rssIdle := procmem.MustRSS(t, p.PID())
 	s := startSteady(t, p.Addr(), nil)
 	for s.Rounds() < 50 { // all its 50 keys exist before the store fills
 		time.Sleep(5 * time.Millisecond)
 	}
 	before := p.scrape(t)
-	rss := watchRSS(t, p.PID())
+	rss := procmem.Watch(t, p.PID(), 5*time.Millisecond)
 	conns := dialN(t, p.Addr(), writers)
 	ctx := context.Background()
 
@@ -180,7 +149,7 @@ func flood(t *testing.T, maxStored, maxFrame, writers int, env []string, bound i
 	wg.Wait()
 	again.check(t, fmt.Sprintf("%d rewrites of changing size in %v", rewrites*int(fresh.ok.Load()), time.Since(t0).Round(time.Millisecond)))
 
-	peak := rss.finish()
+	peak := rss.Finish()
 	s.Finish(t, "during the write flood")
 	m = p.scrape(t)
 	checkCap(t, m, before, int64(maxStored), int64(writers), beat, -1)
@@ -300,7 +269,7 @@ func TestLargeHeartbeatBuffersPerConnection(t *testing.T) {
 	// A small soft memory limit makes the collector return what is garbage,
 	// so RSS shows only what the daemon still holds.
 	p := start(t, fmt.Sprintf("pacemaker.thrift.message.size.max: %d\n", 2*beat), nil, "GOMEMLIMIT=48MiB")
-	rssIdle := rssBytes(t, p.PID())
+	rssIdle := procmem.MustRSS(t, p.PID())
 	cs := dialN(t, p.Addr(), conns)
 	value := make([]byte, beat)
 	for _, c := range cs {
@@ -311,7 +280,7 @@ func TestLargeHeartbeatBuffersPerConnection(t *testing.T) {
 	// Let the collector run: what stays is what the daemon keeps.
 	time.Sleep(200 * time.Millisecond)
 	m := p.scrape(t)
-	rss := rssBytes(t, p.PID())
+	rss := procmem.MustRSS(t, p.PID())
 	held := rss - rssIdle - int64(m["pacemaker_stored_bytes"])
 	t.Logf("%d connections each sent one %d KiB heartbeat to one key: stored %s, daemon RSS %s idle → %s (%s beyond the store, %.0f KiB per connection)",
 		conns, beat>>10, mib(int64(m["pacemaker_stored_bytes"])), mib(rssIdle), mib(rss), mib(held), float64(held)/conns/1024)

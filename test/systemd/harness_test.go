@@ -306,7 +306,8 @@ func (p *proc) waitLog(substr string, timeout time.Duration) {
 }
 
 // client is one Pacemaker connection speaking raw frames, so that any
-// close or reset the server causes is seen, never retried away.
+// close or reset the server causes is seen, never retried away. It is a
+// restartload.Conn.
 type client struct {
 	nc net.Conn
 	fr *wire.FrameReader
@@ -343,7 +344,7 @@ func (c *client) do(m *wire.Message) (*wire.Message, error) {
 	return &resp, nil
 }
 
-func (c *client) put(key, value string) error {
+func (c *client) Put(key, value string) error {
 	resp, err := c.do(&wire.Message{Type: wire.SendPulse, Field: wire.FieldPulse, Pulse: wire.Pulse{ID: key, Details: []byte(value)}})
 	if err == nil && resp.Type != wire.SendPulseResponse {
 		err = fmt.Errorf("SEND_PULSE answered with %s", resp)
@@ -351,7 +352,7 @@ func (c *client) put(key, value string) error {
 	return err
 }
 
-func (c *client) get(key string) (string, bool, error) {
+func (c *client) Get(key string) (string, bool, error) {
 	resp, err := c.do(&wire.Message{Type: wire.GetPulse, Field: wire.FieldPath, Path: key})
 	if err != nil {
 		return "", false, err
@@ -362,7 +363,7 @@ func (c *client) get(key string) (string, bool, error) {
 	return string(resp.Pulse.Details), resp.Pulse.Details != nil, nil
 }
 
-func (c *client) close() { c.nc.Close() }
+func (c *client) Close() error { return c.nc.Close() }
 
 // freeAddr returns 127.0.0.1:port with a port that was free a moment ago.
 func freeAddr(t *testing.T) string {

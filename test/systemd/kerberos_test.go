@@ -22,7 +22,7 @@ func answersFirstToken(t *testing.T, addr string, tok []byte) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
+	defer c.Close()
 	_ = c.nc.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.nc.Write(wire.AppendFrame(nil, wire.NewSaslToken(tok))); err != nil {
 		return false

@@ -31,7 +31,7 @@ func activate(t *testing.T, m *manager, o procOptions) (*proc, *client, string) 
 			time.Sleep(20 * time.Millisecond)
 		}
 		if err == nil {
-			t.Cleanup(c.close)
+			t.Cleanup(func() { c.Close() })
 			return p, c, o.activate
 		}
 		if attempt == 2 || !strings.Contains(p.log.String(), "Address already in use") {
@@ -59,7 +59,7 @@ func TestNotifyLifecycle(t *testing.T) {
 	if strings.Contains(p.log.String(), "bound own listener") {
 		t.Error("daemon bound its own listener although systemd passed one")
 	}
-	if err := c.put("/workerbeats/t1/s1-6700", "beat"); err != nil {
+	if err := c.Put("/workerbeats/t1/s1-6700", "beat"); err != nil {
 		t.Fatalf("request on the activating connection: %v", err)
 	}
 
@@ -91,7 +91,7 @@ func TestNotifyLifecycle(t *testing.T) {
 	m.expect("RELOADING=1", 5*time.Second, func(msg notifyMsg) bool { return msg.has("RELOADING", "1") })
 	m.expect("READY=1 after the rejected reload", 5*time.Second, func(msg notifyMsg) bool { return msg.has("READY", "1") })
 	p.waitLog("reload rejected", 5*time.Second)
-	if v, ok, err := c.get("/workerbeats/t1/s1-6700"); err != nil || !ok || v != "beat" {
+	if v, ok, err := c.Get("/workerbeats/t1/s1-6700"); err != nil || !ok || v != "beat" {
 		t.Errorf("after the rejected reload: %q %v %v", v, ok, err)
 	}
 

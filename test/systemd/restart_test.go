@@ -1,15 +1,14 @@
 package systemd
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/storm-pacemaker/pacemaker/internal/testutil/restartload"
 )
 
 // heldSocket is the listening socket systemd would hold for
@@ -30,168 +29,28 @@ func heldSocket(t *testing.T) (*os.File, string) {
 	return f, addr
 }
 
-// load is Storm-like traffic during a restart: workers on long-lived
-// connections writing heartbeats, and new connections arriving.
-type load struct {
-	addr string
-	stop chan struct{}
-	wg   sync.WaitGroup
-
-	refused   atomic.Int64 // connects refused
-	broken    atomic.Int64 // established connections that failed
-	connects  atomic.Int64
-	writes    atomic.Int64
-	maxStallN atomic.Int64 // longest wait for one answer, ns
-
-	mu    sync.Mutex
-	acked map[string]string // key → last value the server acknowledged
-	errs  []string
-}
-
-func startLoad(t *testing.T, addr string, workers int) *load {
+// startLoad is Storm-like traffic during a restart over the raw client:
+// workers rewriting their heartbeat on long-lived connections, never
+// reconnecting (a close is a broken connection), and new connections
+// arriving, each writing once.
+func startLoad(t *testing.T, addr string, workers int) *restartload.Load {
 	t.Helper()
-	l := &load{addr: addr, stop: make(chan struct{}), acked: map[string]string{}}
-	for w := range workers {
-		c, err := dial(addr)
-		if err != nil {
-			t.Fatalf("worker %d: connect: %v", w, err)
-		}
-		l.wg.Add(1)
-		go l.worker(w, c)
-	}
-	l.wg.Add(1)
-	go l.connector()
-	return l
-}
-
-func (l *load) fail(counter *atomic.Int64, format string, args ...any) {
-	counter.Add(1)
-	l.mu.Lock()
-	if len(l.errs) < 20 {
-		l.errs = append(l.errs, fmt.Sprintf(format, args...))
-	}
-	l.mu.Unlock()
-}
-
-func (l *load) stopped() bool {
-	select {
-	case <-l.stop:
-		return true
-	default:
-		return false
-	}
-}
-
-// worker writes its heartbeat over and over on one connection, as a Storm
-// worker does, and never reconnects: a close is a broken connection.
-func (l *load) worker(w int, c *client) {
-	defer l.wg.Done()
-	defer c.close()
-	key := fmt.Sprintf("/workerbeats/topo-1/sup-%d-6700", w)
-	for seq := 0; !l.stopped(); seq++ {
-		value := fmt.Sprintf("beat-%d", seq)
-		start := time.Now()
-		if err := c.put(key, value); err != nil {
-			l.fail(&l.broken, "worker %d: %v", w, err)
-			return
-		}
-		l.noteStall(time.Since(start))
-		l.writes.Add(1)
-		l.mu.Lock()
-		l.acked[key] = value
-		l.mu.Unlock()
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// connector opens a new connection, sends one request and closes, over and
-// over: a refused connect is what systemd holding the socket prevents.
-func (l *load) connector() {
-	defer l.wg.Done()
-	for i := 0; !l.stopped(); i++ {
-		c, err := dial(l.addr)
-		if err != nil {
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				l.fail(&l.refused, "connect %d: %v", i, err)
-			} else {
-				l.fail(&l.broken, "connect %d: %v", i, err)
+	return restartload.Start(t, restartload.Options{
+		Dial: func() (restartload.Conn, error) {
+			c, err := dial(addr)
+			if err != nil {
+				return nil, err
 			}
-			time.Sleep(5 * time.Millisecond)
-			continue
-		}
-		l.connects.Add(1)
-		key := fmt.Sprintf("/workerbeats/topo-2/new-%d", i)
-		start := time.Now()
-		err = c.put(key, "x")
-		c.close()
-		l.noteStall(time.Since(start))
-		if err != nil {
-			l.fail(&l.broken, "new connection %d: %v", i, err)
-			continue
-		}
-		l.mu.Lock()
-		l.acked[key] = "x"
-		l.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func (l *load) noteStall(d time.Duration) {
-	for {
-		cur := l.maxStallN.Load()
-		if int64(d) <= cur || l.maxStallN.CompareAndSwap(cur, int64(d)) {
-			return
-		}
-	}
-}
-
-func (l *load) finish() {
-	close(l.stop)
-	l.wg.Wait()
-}
-
-func (l *load) report(t *testing.T) {
-	t.Logf("restart under load: %d writes on long-lived connections, %d new connections; refused %d, broken %d; longest answer %v",
-		l.writes.Load(), l.connects.Load(), l.refused.Load(), l.broken.Load(), time.Duration(l.maxStallN.Load()).Round(time.Millisecond))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, e := range l.errs {
-		t.Logf("  %s", e)
-	}
-}
-
-// lost counts acknowledged heartbeats the server no longer has (or has
-// with an older value).
-func (l *load) lost(t *testing.T, extra map[string]string) int {
-	t.Helper()
-	c, err := dial(l.addr)
-	if err != nil {
-		t.Fatalf("connect to check keys: %v", err)
-	}
-	defer c.close()
-	l.mu.Lock()
-	want := map[string]string{}
-	for k, v := range l.acked {
-		want[k] = v
-	}
-	l.mu.Unlock()
-	for k, v := range extra {
-		want[k] = v
-	}
-	lost := 0
-	for k, v := range want {
-		got, ok, err := c.get(k)
-		if err != nil {
-			t.Fatalf("get %s: %v", k, err)
-		}
-		if !ok || got != v {
-			if lost < 5 {
-				t.Errorf("key %s: got %q (present %v), want %q", k, got, ok, v)
-			}
-			lost++
-		}
-	}
-	return lost
+			return c, nil
+		},
+		Workers: workers,
+		WorkerBeat: func(w, n int) (string, string) {
+			return fmt.Sprintf("/workerbeats/topo-1/sup-%d-6700", w), fmt.Sprintf("beat-%d", n)
+		},
+		NewBeat:     func(n int) (string, string) { return fmt.Sprintf("/workerbeats/topo-2/new-%d", n), "x" },
+		WorkerPause: 2 * time.Millisecond,
+		NewPause:    5 * time.Millisecond,
+	})
 }
 
 // preload writes n heartbeats on a connection of its own, before the restart.
@@ -201,11 +60,11 @@ func preload(t *testing.T, addr string, n int) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
+	defer c.Close()
 	keys := map[string]string{}
 	for i := range n {
 		k, v := fmt.Sprintf("/workerbeats/topo-0/pre-%d", i), fmt.Sprintf("v%d", i)
-		if err := c.put(k, v); err != nil {
+		if err := c.Put(k, v); err != nil {
 			t.Fatal(err)
 		}
 		keys[k] = v
@@ -236,13 +95,13 @@ func TestRestartBehindHeldSocket(t *testing.T) {
 	p2 := startProc(t, opts)
 	p2.waitLog("pacemaker serving", 15*time.Second)
 	time.Sleep(300 * time.Millisecond)
-	l.finish()
-	l.report(t)
-	if n := l.refused.Load(); n != 0 {
-		t.Errorf("%d connects refused during the restart; want 0", n)
+	n := l.Finish()
+	t.Logf("restart under load: %s", n)
+	if n.Refused != 0 {
+		t.Errorf("%d connects refused during the restart; want 0", n.Refused)
 	}
-	if l.connects.Load() < 10 {
-		t.Errorf("only %d connects during the test", l.connects.Load())
+	if n.NewConns < 10 {
+		t.Errorf("only %d new connections during the test", n.NewConns)
 	}
 }
 
@@ -288,16 +147,16 @@ func TestRestartWithFDStore(t *testing.T) {
 	t.Logf("restart took %v from SIGTERM to READY=1", time.Since(restartAt).Round(time.Millisecond))
 	p2.waitLog("took over from the previous process", time.Second)
 	time.Sleep(300 * time.Millisecond)
-	l.finish()
-	l.report(t)
+	n := l.Finish()
+	t.Logf("restart under load: %s", n)
 
-	if n := l.refused.Load(); n != 0 {
-		t.Errorf("%d connects refused during the restart; want 0", n)
+	if n.Refused != 0 {
+		t.Errorf("%d connects refused during the restart; want 0", n.Refused)
 	}
-	if n := l.broken.Load(); n != 0 {
-		t.Errorf("%d connections broke during the restart; want 0", n)
+	if k := n.Broken + n.DialErrs; k != 0 {
+		t.Errorf("%d connections broke or failed to connect during the restart; want 0", k)
 	}
-	lost := l.lost(t, pre)
+	lost := l.Lost(t, pre)
 	t.Logf("lost heartbeats: %d of %d", lost, len(pre)+workers)
 	if lost != 0 {
 		t.Errorf("%d acknowledged heartbeats lost across the restart; want 0", lost)
