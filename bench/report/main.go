@@ -89,7 +89,7 @@ func run(in, out, plot, analysis, readme string) error {
 	w("figures are the least disturbed by other work; latencies and absolute rates are the most. The key\n")
 	w("comparison and the p99 at %s writes/s are run twice (start and end of the run) to show the spread.\n\n", thousands(latencyRate))
 
-	w("**Run it.** `make bench` (about 30 minutes on 2 cores; installs redis-server, zookeeper, gnuplot and perf when missing) or\n")
+	w("**Run it.** `make bench` (about 20 minutes on 2 cores; installs redis-server, zookeeper, gnuplot and perf when missing) or\n")
 	w("`make bench-quick` (two minutes, results in bench/out-quick). The load generator is `pacemaker-bench` (cmd/pacemaker-bench; built by `make build`, not shipped in\n")
 	w("the packages); it takes pacemakerctl's `--servers`, `--auth` and `--jaas`:\n\n")
 	w("```sh\n")
