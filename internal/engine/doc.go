@@ -45,10 +45,13 @@
 //
 // # Writing
 //
-// A Handler appends answers to Out() and passes the result to SetOut. After
-// OnData returns (or earlier, at Flush) the engine writes them with one
-// write; Out() is then a loop-owned scratch buffer, so the answers of a
-// connection whose write succeeds at once never need a buffer of its own.
+// A Handler appends answers to Out() and passes the result to SetOut. Out()
+// is then a loop-owned buffer shared by the batch (every connection epoll
+// reported at once): each connection's answers are one segment of it,
+// written with one write per connection once the whole batch has been
+// read (or earlier, at Flush), as redis does, so the peers' next requests
+// arrive together and one wake-up serves many. The answers of a connection
+// whose write succeeds at once never need a buffer of its own.
 // What the socket does not take is copied to a buffer of the connection's
 // (counted in Pending and Engine.PendingBytes, so a budget can count answers
 // not yet written) and written when epoll reports the socket writable; then
