@@ -40,7 +40,7 @@ func (c *conn) handOver() bool {
 		c.s.warns.Warn(c.host, "hand-over", "closing a connection in the middle of a large frame at hand-over", "peer", c.peer)
 		return false
 	}
-	fd, err := unix.FcntlInt(uintptr(c.ec.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+	fd, err := dupFD(c.ec.Fd())
 	if err != nil {
 		c.s.warns.Warn(c.host, "hand-over", "cannot duplicate a socket for hand-over; closing it", "peer", c.peer, "err", err)
 		return false
@@ -64,10 +64,10 @@ func (c *conn) handOver() bool {
 // bytes it had read and not handled. It bypasses the connection limits:
 // the client was already admitted. hc.File is closed.
 func (s *Server) TakeOver(hc handoff.Conn) error {
-	fd, err := unix.FcntlInt(hc.File.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	fd, err := dupSocket(hc.File)
 	hc.File.Close()
 	if err != nil {
-		return fmt.Errorf("take over connection from %s: %w", hc.Peer, os.NewSyscallError("fcntl", err))
+		return fmt.Errorf("take over connection from %s: %w", hc.Peer, err)
 	}
 	if s.engErr != nil {
 		unix.Close(fd)

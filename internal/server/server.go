@@ -198,7 +198,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	return ErrServerClosed
 }
 
-// dupSocket returns a close-on-exec duplicate of a socket's descriptor.
+// dupSocket returns a close-on-exec duplicate of a socket's descriptor
+// (a listener's, or a handed-over connection's *os.File). Through
+// SyscallConn, not os.File.Fd, which would put the socket in blocking mode.
 func dupSocket(sc syscall.Conn) (int, error) {
 	rc, err := sc.SyscallConn()
 	if err != nil {
@@ -206,13 +208,17 @@ func dupSocket(sc syscall.Conn) (int, error) {
 	}
 	nfd := -1
 	var dupErr error
-	if err := rc.Control(func(fd uintptr) {
-		nfd, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
+	if err := rc.Control(func(fd uintptr) { nfd, dupErr = dupFD(int(fd)) }); err != nil {
 		return -1, err
 	}
-	if dupErr != nil {
-		return -1, os.NewSyscallError("fcntl", dupErr)
+	return nfd, dupErr
+}
+
+// dupFD returns a close-on-exec duplicate of fd.
+func dupFD(fd int) (int, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("fcntl", err)
 	}
 	return nfd, nil
 }
@@ -309,9 +315,6 @@ func (h handler) OnClose(ec *engine.Conn, err error) {
 	} else {
 		c.ended(err)
 		s.log.Debug("connection closed", "peer", c.peer, "identity", c.identityName())
-	}
-	if c.bigLen >= 0 {
-		c.big, c.bigLen = nil, -1
 	}
 	s.mu.Lock()
 	delete(s.conns, c)
