@@ -479,7 +479,9 @@ func (l *loop) after(c *Conn) bool {
 		return true
 	}
 	l.endSegment(c)
-	return false
+	// A full batch buffer writes the batch at once, which may close c
+	// (a write error, a drain that is done).
+	return c.closed
 }
 
 // flushScratch writes c's answers now (it is about to close).
