@@ -23,13 +23,18 @@ func main() {
 		addr := fs.String("addr", "127.0.0.1:7000", "listen address")
 		loops := fs.Int("loops", 0, "event loops (0: the engine's default; GOMAXPROCS for the libraries)")
 		et := fs.Bool("et", false, "gnet: edge-triggered")
-		blocking := fs.Bool("blocking", false, "own: idle loops block in epoll_wait instead of parking in Go's netpoller")
+		wait := fs.String("wait", "auto", "own: how idle loops wait (auto, block or park)")
 		_ = fs.Parse(os.Args[2:])
 		if *loops == 0 && *eng != "own" {
 			*loops = runtime.GOMAXPROCS(0)
 		}
 		st := store.New(store.Limits{})
-		ownBlockingWait = *blocking
+		switch *wait {
+		case "block":
+			ownWait = engine.WaitBlock
+		case "park":
+			ownWait = engine.WaitPark
+		}
 		stop, err := serve(*eng, *addr, *loops, *et, st)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -7,8 +7,8 @@ import (
 	"github.com/storm-pacemaker/pacemaker/internal/store"
 )
 
-// ownBlockingWait is engine.Config.BlockingWait.
-var ownBlockingWait bool
+// ownWait is engine.Config.Wait.
+var ownWait engine.WaitMode
 
 type ownHandler struct{ st *store.Store }
 
@@ -32,7 +32,7 @@ func serveOwn(addr string, loops int, st *store.Store) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := engine.New(engine.Config{Handler: ownHandler{st}, Loops: loops, BlockingWait: ownBlockingWait})
+	e, err := engine.New(engine.Config{Handler: ownHandler{st}, Loops: loops, Wait: ownWait})
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,11 @@ type Conn struct {
 	inAgain bool
 }
 
+// Now returns the wall clock (Unix nanoseconds) read when the loop last
+// woke: behind the true time by at most the batch's processing so far, and
+// free, for a caller that would otherwise read the clock per request.
+func (c *Conn) Now() int64 { return c.l.wallNs }
+
 // Fd returns the socket. Valid until OnClose returns; the engine closes it.
 func (c *Conn) Fd() int { return c.fd }
 

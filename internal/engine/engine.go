@@ -47,9 +47,8 @@ type Config struct {
 	FrameTimeout time.Duration
 	// WriteTimeout bounds a pending write; 0: none. See SetWriteTimeout.
 	WriteTimeout time.Duration
-	// BlockingWait makes an idle loop block its thread in epoll_wait
-	// instead of parking in Go's netpoller (kept for comparison).
-	BlockingWait bool
+	// Wait is how an idle loop waits for events; see WaitMode.
+	Wait WaitMode
 	// AcceptError, when set, hears of a failed accept (EMFILE and the
 	// like) and how long the listeners are left alone.
 	AcceptError func(err error, backoff time.Duration)
@@ -65,23 +64,51 @@ var (
 	ErrInputFull    = errors.New("handler consumed nothing of a full read buffer")
 )
 
+// WaitMode is how an idle loop waits for its epoll instance.
+type WaitMode int
+
+func (m WaitMode) String() string {
+	switch m {
+	case WaitBlock:
+		return "block"
+	case WaitPark:
+		return "park"
+	}
+	return "auto"
+}
+
+const (
+	// WaitAuto blocks when GOMAXPROCS leaves at least one P beside the
+	// loops (for the rest of the process), and parks otherwise.
+	WaitAuto WaitMode = iota
+	// WaitBlock blocks the loop's thread in epoll_wait without telling the
+	// runtime, as a C event loop does: the loop keeps its P, a wake-up is
+	// one context switch, and the runtime's preemption signal (every 10 ms
+	// or so while idle, and for the collector) interrupts the wait.
+	WaitBlock
+	// WaitPark parks the loop's goroutine in Go's netpoller, where the
+	// epoll fd is registered: the P is free while the loop is idle, but a
+	// wake-up goes through the runtime's own epoll_wait and scheduler.
+	WaitPark
+)
+
 // Engine runs the loops.
 type Engine struct {
-	h            Handler
-	acceptErr    func(error, time.Duration)
-	blockingWait bool
-	loops        []*loop
-	next         atomic.Uint32
-	bufSize      int
-	start        time.Time
-	frameTO      atomic.Int64
-	writeTO      atomic.Int64
-	pending      atomic.Int64 // bytes of answers held by connections, not yet written
-	kept         atomic.Int64 // bytes of input kept unconsumed
-	conns        atomic.Int64
-	closed       atomic.Bool
-	wg           sync.WaitGroup
-	closeMu      sync.Mutex
+	h         Handler
+	acceptErr func(error, time.Duration)
+	park      bool // loops wait with WaitPark
+	loops     []*loop
+	next      atomic.Uint32
+	bufSize   int
+	start     time.Time
+	frameTO   atomic.Int64
+	writeTO   atomic.Int64
+	pending   atomic.Int64 // bytes of answers held by connections, not yet written
+	kept      atomic.Int64 // bytes of input kept unconsumed
+	conns     atomic.Int64
+	closed    atomic.Bool
+	wg        sync.WaitGroup
+	closeMu   sync.Mutex
 }
 
 // New starts the loops.
@@ -97,7 +124,8 @@ func New(cfg Config) (*Engine, error) {
 	if size <= 0 {
 		size = 64 << 10
 	}
-	e := &Engine{h: cfg.Handler, acceptErr: cfg.AcceptError, blockingWait: cfg.BlockingWait, bufSize: size, start: time.Now()}
+	park := cfg.Wait == WaitPark || cfg.Wait == WaitAuto && runtime.GOMAXPROCS(0) <= n
+	e := &Engine{h: cfg.Handler, acceptErr: cfg.AcceptError, park: park, bufSize: size, start: time.Now()}
 	e.frameTO.Store(int64(cfg.FrameTimeout))
 	e.writeTO.Store(int64(cfg.WriteTimeout))
 	for i := range n {

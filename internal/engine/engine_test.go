@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -534,15 +535,34 @@ func TestWritevCopiesOnlyTheRest(t *testing.T) {
 	}
 }
 
-func TestBlockingWait(t *testing.T) {
+func TestWaitModes(t *testing.T) {
+	for _, mode := range []WaitMode{WaitBlock, WaitPark} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) { testWaitMode(t, mode) })
+	}
+}
+
+func testWaitMode(t *testing.T, mode WaitMode) {
 	h := newEcho(t)
-	_, addr := start(t, h, Config{BlockingWait: true, FrameTimeout: 50 * time.Millisecond})
+	_, addr := start(t, h, Config{Wait: mode, FrameTimeout: 50 * time.Millisecond})
 	nc := dial(t, addr)
 	_, _ = nc.Write(append(frame("one"), frame("two")...))
 	for _, want := range []string{"one", "two"} {
 		if got := readFrame(t, nc); got != want {
 			t.Fatalf("got %q, want %q", got, want)
 		}
+	}
+	// A blocked loop holds its P: the collector must still stop it, and
+	// timers and other goroutines must still run.
+	done := make(chan struct{})
+	go func() {
+		runtime.GC()
+		<-time.After(10 * time.Millisecond)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a collection and a timer did not finish beside an idle loop")
 	}
 	_, _ = nc.Write(frame("three")[:3])
 	if ev := h.waitClose(t); ev.err != ErrFrameTimeout {

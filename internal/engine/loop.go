@@ -16,6 +16,11 @@ import (
 // to the others (a peer that sends without pause cannot starve them).
 const maxReadsPerWake = 4
 
+// maxBlockMs bounds one blocking wait (WaitBlock), so that the collector
+// waits at most this long for an idle loop even where the runtime sends no
+// preemption signal (GODEBUG=asyncpreemptoff=1).
+const maxBlockMs = 100
+
 // connEvents are a connection's epoll events: registered once, edge
 // triggered, so neither a full socket nor a pause costs an epoll_ctl.
 const connEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
@@ -27,10 +32,8 @@ type loop struct {
 	e    *Engine
 	id   int
 	epfd int
-	// epf is epfd registered with Go's netpoller, so that an idle loop
-	// parks its goroutine rather than blocking its thread in epoll_wait
-	// (which has the runtime's monitor retake the thread's P and wake
-	// threads: a futex and a nanosleep every few requests).
+	// epf is epfd registered with Go's netpoller when the loop parks
+	// (WaitPark); nil when it blocks.
 	epf    *os.File
 	epRaw  syscall.RawConn
 	armed  int64 // deadline set on epf (engine clock); -1: must be set again
@@ -48,7 +51,8 @@ type loop struct {
 	n           int     // open connections
 	heap        deadlineHeap
 	again       []*Conn // to read without waiting for an edge
-	nowNs       int64
+	nowNs       int64   // engine clock at the last wake-up
+	wallNs      int64   // wall clock (unix ns) at the last wake-up
 	stop        bool
 
 	listeners []int
@@ -87,7 +91,7 @@ func newLoop(e *Engine, id int) (*loop, error) {
 		events: make([]unix.EpollEvent, 512),
 		buf:    make([]byte, e.bufSize),
 	}
-	if !e.blockingWait {
+	if e.park {
 		if err := unix.SetNonblock(epfd, true); err != nil {
 			unix.Close(epfd)
 			unix.Close(evfd)
@@ -168,12 +172,24 @@ func (l *loop) runTasks() {
 	l.mu.Unlock()
 }
 
+// tick reads the clocks once for a wake-up (one time.Now: what every
+// callback of the batch may ask of Conn.Now without a clock read of its own).
+func (l *loop) tick() {
+	t := time.Now()
+	l.nowNs = int64(t.Sub(l.e.start))
+	l.wallNs = t.UnixNano()
+}
+
 func (l *loop) run() {
 	defer l.e.wg.Done()
-	l.nowNs = l.e.now()
+	l.tick()
 	if l.epf == nil {
 		for {
-			n, err := unix.EpollWait(l.epfd, l.events, l.waitTimeout())
+			ms := l.waitTimeout()
+			if ms < 0 || ms > maxBlockMs {
+				ms = maxBlockMs
+			}
+			n, err := rawEpollBlock(l.epfd, l.events, ms)
 			if !l.step(n, err) {
 				break
 			}
@@ -242,7 +258,7 @@ func (l *loop) arm() {
 // step handles n events and then the queued work; it reports whether the
 // loop goes on.
 func (l *loop) step(n int, err error) bool {
-	l.nowNs = l.e.now()
+	l.tick()
 	if err != nil && err != unix.EINTR {
 		// Only EBADF/EINVAL, i.e. a bug; end every connection rather than
 		// spin.

@@ -10,11 +10,15 @@ import (
 // so the runtime need not hand the thread's P to another thread around
 // them (what syscall.Syscall prepares for).
 
+// They are recvfrom and sendto rather than read and write: the same socket
+// calls without the file layer's checks around them, and a send to a peer
+// that has gone raises no SIGPIPE (MSG_NOSIGNAL).
+
 func rawRead(fd int, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -25,7 +29,7 @@ func rawWrite(fd int, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -67,6 +71,18 @@ func rawAccept(lfd int) (int, error) {
 // rawEpollWait polls without blocking.
 func rawEpollWait(epfd int, events []unix.EpollEvent) (int, error) {
 	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// rawEpollBlock waits up to ms milliseconds (-1: until an event) without
+// telling the runtime: the loop's goroutine keeps its P and its thread, as
+// a C event loop does. The runtime's preemption signal interrupts the
+// wait (EINTR) so that the collector and the scheduler still get the P.
+func rawEpollBlock(epfd int, events []unix.EpollEvent, ms int) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(ms), 0, 0)
 	if e != 0 {
 		return 0, e
 	}

@@ -262,6 +262,9 @@ func (c *conn) recoverPanic(r any) {
 	c.s.log.Error("panic while serving a connection; closing it and serving on", attrs...)
 }
 
+// monoBase anchors the request-duration clock.
+var monoBase = time.Now()
+
 // handleFrame answers one frame. It returns errWait when c paused to wait
 // for memory (the frame is handled again), errEnded when the connection
 // must close (logged), else nil.
@@ -272,9 +275,9 @@ func (c *conn) handleFrame(st *Settings, body []byte) error {
 		c.s.warns.Warn(c.host, "malformed frame", "malformed frame; closing connection", "peer", c.peer, "err", err, "bytes", len(body))
 		return errEnded
 	}
-	var start time.Time
+	var start time.Duration
 	if c.s.observer != nil {
-		start = time.Now()
+		start = time.Since(monoBase) // one monotonic clock read; time.Now reads two clocks
 	}
 	err := c.handle(st, &c.req)
 	if err == errWait {
@@ -282,7 +285,7 @@ func (c *conn) handleFrame(st *Settings, body []byte) error {
 	}
 	c.s.stats.BytesIn.Add(uint64(len(body) + 4))
 	if c.s.observer != nil && err == nil && c.req.Type.Valid() {
-		c.s.observer.Request(c.req.Type, time.Since(start))
+		c.s.observer.Request(c.req.Type, time.Since(monoBase)-start)
 	}
 	if err != nil {
 		if errors.Is(err, errBudgetSpent) {
@@ -454,7 +457,7 @@ func (c *conn) request(st *Settings, m *wire.Message) error {
 		if c.s.observer != nil {
 			c.s.observer.PulseSize(len(m.Pulse.Details))
 		}
-		if err := c.s.store.Put(m.Pulse.ID, m.Pulse.Details); err != nil {
+		if err := c.s.store.PutAt(m.Pulse.ID, m.Pulse.Details, c.ec.Now()); err != nil {
 			return c.limitHit(st, m, err)
 		}
 		return c.reply(st, wire.SendPulseResponse, id)

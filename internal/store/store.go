@@ -114,6 +114,12 @@ func (s *Store) shard(key string) *shard {
 // reuses: the store copies it when the key is new. Rewriting an existing key
 // with a value of similar size reuses the stored buffer and allocates nothing.
 func (s *Store) Put(key string, value []byte) error {
+	return s.PutAt(key, value, s.now())
+}
+
+// PutAt is Put with the write time given (Unix nanoseconds), for a caller
+// that has read the clock already.
+func (s *Store) PutAt(key string, value []byte, now int64) error {
 	l := s.limits.Load()
 	if l.MaxValueBytes > 0 && len(value) > l.MaxValueBytes {
 		return ErrValueTooLarge
@@ -122,7 +128,6 @@ func (s *Store) Put(key string, value []byte) error {
 		return ErrKeyTooLong
 	}
 	sh := s.shard(key)
-	now := s.now()
 	sh.mu.Lock()
 	e, ok := sh.m[key]
 	grow := Cost(key, value)
