@@ -16,10 +16,11 @@ import (
 // to the others (a peer that sends without pause cannot starve them).
 const maxReadsPerWake = 4
 
-// maxBlockMs bounds one blocking wait (WaitBlock), so that the collector
-// waits at most this long for an idle loop even where the runtime sends no
+// parkAfterMs is how long a blocking loop (WaitBlock) waits without events
+// before it waits in a way the runtime knows of; it also bounds how long
+// the collector waits for a blocked loop where the runtime sends no
 // preemption signal (GODEBUG=asyncpreemptoff=1).
-const maxBlockMs = 100
+const parkAfterMs = 20
 
 // connEvents are a connection's epoll events: registered once, edge
 // triggered, so neither a full socket nor a pause costs an epoll_ctl.
@@ -183,19 +184,10 @@ func (l *loop) tick() {
 func (l *loop) run() {
 	defer l.e.wg.Done()
 	l.tick()
-	if l.epf == nil {
-		for {
-			ms := l.waitTimeout()
-			if ms < 0 || ms > maxBlockMs {
-				ms = maxBlockMs
-			}
-			n, err := rawEpollBlock(l.epfd, l.events, ms)
-			if !l.step(n, err) {
-				break
-			}
-		}
-	} else {
+	if l.e.park {
 		l.runParked()
+	} else {
+		l.runBlocking()
 	}
 	l.mu.Lock()
 	l.stopped = true
@@ -203,6 +195,32 @@ func (l *loop) run() {
 	l.runTasks() // posted before stopped: they see l.stop
 	l.closeAll(ErrClosed)
 	l.checkDrained()
+}
+
+// runBlocking blocks the thread in a raw epoll_wait while events keep
+// coming. Once none came for parkAfterMs it waits through syscall.Syscall
+// instead, which tells the runtime: an idle daemon then holds no P, and the
+// runtime's monitor (which signals a P held for over 10 ms) sleeps. The
+// epoll fd stays out of the netpoller: nested in the runtime's epoll, each
+// batch of events would also wake the thread polling that one.
+func (l *loop) runBlocking() {
+	for {
+		ms := l.waitTimeout()
+		idle := ms < 0 || ms >= parkAfterMs
+		if idle {
+			ms = parkAfterMs
+		}
+		n, err := rawEpollBlock(l.epfd, l.events, ms)
+		if !l.step(n, err) {
+			return
+		}
+		if idle && n == 0 && err == nil {
+			n, err = unix.EpollWait(l.epfd, l.events, l.waitTimeout())
+			if !l.step(n, err) {
+				return
+			}
+		}
+	}
 }
 
 // runParked runs the loop inside one RawConn.Read of the epoll fd for as
