@@ -170,7 +170,9 @@ var ErrServerClosed = errors.New("server closed")
 
 // Serve accepts connections on ln, a TCP listener, until Shutdown. The
 // engine accepts on a duplicate of ln's socket, and ln is closed at
-// Shutdown; systemd may hold another copy of the socket.
+// Shutdown, or at once when Serve comes after it (so that connections in
+// its backlog are refused rather than left waiting); systemd may hold
+// another copy of the socket.
 func (s *Server) Serve(ln net.Listener) error {
 	if s.engErr != nil {
 		return s.engErr
@@ -187,6 +189,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.closing.Load() {
 		s.mu.Unlock()
 		unix.Close(fd)
+		_ = ln.Close()
 		return ErrServerClosed
 	}
 	s.listeners[ln] = fd
