@@ -227,7 +227,7 @@ fi
 # Phases, in order; BENCH_PHASES picks some (e.g. "closed3" re-runs the key
 # comparison as a third round, merged into the existing results with
 # BENCH_KEEP=1).
-PHASES=${BENCH_PHASES:-"closed1 redis-benchmark syscalls sweep storm max idle fill profile closed2 latency2 go-bench"}
+PHASES=${BENCH_PHASES:-"closed1 paired redis-benchmark syscalls sweep storm max idle fill profile closed2 latency2 go-bench"}
 want() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 shared_servers() { # redis and ZooKeeper, started once, kept for the phases that use them
@@ -242,6 +242,32 @@ for phase in $PHASES; do
       shared_servers
       start_pacemaker "round$n"
       closed_round "$n"
+      stop "$PM_PID"
+      ;;
+
+    paired)
+      # The closed-loop comparison again with both servers measured at the
+      # same moment, each with its own generator: whatever else this
+      # machine's neighbours do then weighs on both alike. (The closed
+      # rounds measure one server after the other, and redis's CPU per
+      # write has moved by half between two of them.)
+      shared_servers
+      start_pacemaker paired
+      for n in $(seq "${PAIRED_ROUNDS:-3}"); do
+        log "paired round $n: pacemaker and redis at the same moment, 64 connections each, 4 KiB values"
+        gens=()
+        for target in pacemaker redis; do
+          case $target in
+            pacemaker) port=$PM_PORT pid=$PM_PID ;;
+            redis) port=$RD_PORT pid=$RD_PID ;;
+          esac
+          bench "paired-$n-$target" --servers "127.0.0.1:$port" --target "$target" --mode load --conns 64 --keys 4000 --value-size 4096 \
+            --warmup "$WARMUP" --duration "$DURATION" --pid "$pid" >"$TMP/paired-$target.log" 2>&1 &
+          gens+=($!)
+        done
+        for g in "${gens[@]}"; do wait "$g" || { cat "$TMP"/paired-*.log >&2; exit 1; }; done
+        grep -h 'writes per CPU-second' "$TMP"/paired-*.log >&2 || true
+      done
       stop "$PM_PID"
       ;;
 
