@@ -383,6 +383,9 @@ func verdict(ok bool, share float64) string {
 		return "met"
 	}
 	if share > 0 && share < 1 {
+		if gap := (1 - share) * 100; gap < 1 {
+			return fmt.Sprintf("**missed** by %.1f %%", gap)
+		}
 		return fmt.Sprintf("**missed** by %.0f %%", (1-share)*100)
 	}
 	return "**missed**"

@@ -55,11 +55,15 @@ func readmeLines(rs results, in string, machine map[string]string) string {
 		}
 		if len(pm) > 0 {
 			s := fmt.Sprintf("**%s writes per server CPU-second** (4 KiB values, 64 connections, one request in flight each)", thousands(mean(pm)))
-			if len(rd) > 0 {
-				s += fmt.Sprintf(": **%.2f × redis-server**", mean(rd))
-				if r, each := roundRatios(pairedRounds(rs), "redis"); len(each) > 0 {
-					s += fmt.Sprintf(" (%.2f × with both measured at the same moment)", r)
+			// The paired rounds, when run, are the steadier reading: both
+			// servers under the same moment's load.
+			if r, each := roundRatios(pairedRounds(rs), "redis"); len(each) > 0 {
+				s += fmt.Sprintf(": **%.2f × redis-server** measured at the same moment", r)
+				if len(rd) > 0 {
+					s += fmt.Sprintf(" (%.2f × in rounds taken in turn)", mean(rd))
 				}
+			} else if len(rd) > 0 {
+				s += fmt.Sprintf(": **%.2f × redis-server**", mean(rd))
 			}
 			if len(zk) > 0 {
 				s += fmt.Sprintf(", %.1f × ZooKeeper", mean(zk))
