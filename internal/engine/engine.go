@@ -83,8 +83,10 @@ const (
 	WaitAuto WaitMode = iota
 	// WaitBlock blocks the loop's thread in epoll_wait without telling the
 	// runtime, as a C event loop does: the loop keeps its P, a wake-up is
-	// one context switch, and the runtime's preemption signal (every 10 ms
-	// or so while idle, and for the collector) interrupts the wait.
+	// one context switch, and the runtime's preemption signal (for the
+	// collector, or a P held over 10 ms) interrupts the wait. After 20 ms
+	// without events the loop waits through syscall.Syscall, so that an
+	// idle loop holds no P.
 	WaitBlock
 	// WaitPark parks the loop's goroutine in Go's netpoller, where the
 	// epoll fd is registered: the P is free while the loop is idle, but a

@@ -564,6 +564,13 @@ func testWaitMode(t *testing.T, mode WaitMode) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a collection and a timer did not finish beside an idle loop")
 	}
+	// Idle past parkAfterMs, a blocking loop waits the other way: it must
+	// still wake for the next request.
+	time.Sleep(3 * parkAfterMs * time.Millisecond)
+	_, _ = nc.Write(frame("again"))
+	if got := readFrame(t, nc); got != "again" {
+		t.Fatalf("got %q after an idle spell", got)
+	}
 	_, _ = nc.Write(frame("three")[:3])
 	if ev := h.waitClose(t); ev.err != ErrFrameTimeout {
 		t.Errorf("close reason %v, want ErrFrameTimeout", ev.err)

@@ -51,6 +51,19 @@ func TestWriteTimes(t *testing.T) {
 		}
 	}
 
+	// PutAt takes the caller's time (the loop's wake-up), not the store's
+	// clock, for a new key and for a rewrite alike.
+	for _, at := range []int64{70, 80} {
+		if err := s.PutAt("/given/t1/w1", []byte("hb"), at); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		s.WriteTimes("/given/", func(key string, written int64) { got[key] = written })
+		if want := map[string]int64{"/given/t1/w1": at}; !maps.Equal(got, want) {
+			t.Errorf("after PutAt(…, %d): WriteTimes = %v, want %v", at, got, want)
+		}
+	}
+
 	s.Delete("/workerbeats/t1/w2")
 	n := 0
 	s.WriteTimes("/workerbeats/t1/", func(string, int64) { n++ })
