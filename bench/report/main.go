@@ -200,20 +200,17 @@ func roundsOf(rs results, kind string) []map[string]*bench.Result {
 
 func writeTargets(w func(string, ...any), rs results, in string) {
 	w("## Targets from the issue\n\n| target | measured | verdict |\n|---|---|---|\n")
-	rounds := closedRounds(rs)
 	// Ratios are taken within a round (servers measured minutes apart
 	// under the same background load) and averaged over the rounds.
-	ratio := func(other string) (mean float64, each []string) {
-		return roundRatios(rounds, other)
-	}
-	if r, each := ratio("redis"); len(each) > 0 {
+	rounds := closedRounds(rs)
+	if r, each := roundRatios(rounds, "redis"); len(each) > 0 {
 		w("| writes per server CPU-second ≥ 1.20 × redis (4 KiB, 64 connections, one request in flight each) | %s; mean **%.2f ×** redis | %s |\n", strings.Join(each, "; "), r, verdict(r >= 1.2, r/1.2))
 		if r2, each2 := roundRatios(pairedRounds(rs), "redis"); len(each2) > 0 {
 			w("| the same, both servers measured at the same moment (each with its own generator) | %s; mean **%.2f ×** redis | %s |\n", strings.Join(each2, "; "), r2, verdict(r2 >= 1.2, r2/1.2))
 		}
 		w("| aim: ≥ 1.6 × redis (≈ 10 × ZooKeeper) | %.2f × redis | %s |\n", r, verdict(r >= 1.6, r/1.6))
 	}
-	if r, each := ratio("zookeeper"); len(each) > 0 {
+	if r, each := roundRatios(rounds, "zookeeper"); len(each) > 0 {
 		w("| aim: ≥ 10 × ZooKeeper | %s; mean **%.1f ×** ZooKeeper | %s |\n", strings.Join(each, "; "), r, verdict(r >= 10, r/10))
 	}
 	writeOtherTargets(w, rs, in)
@@ -391,6 +388,15 @@ func verdict(ok bool, share float64) string {
 	return "**missed**"
 }
 
+// generatorCPU is the generator's CPU as a percentage of one core, 0 when
+// the result does not have it.
+func generatorCPU(r *bench.Result) float64 {
+	if r.Generator == nil {
+		return 0
+	}
+	return r.Generator.CPUPercent
+}
+
 func writeSideBySide(w func(string, ...any), rs results) {
 	rounds := closedRounds(rs)
 	if len(rounds) == 0 {
@@ -409,13 +415,9 @@ func writeSideBySide(w func(string, ...any), rs results) {
 				continue
 			}
 			s, l := r.Server, r.Writes.Latency
-			gen := 0.0
-			if r.Generator != nil {
-				gen = r.Generator.CPUPercent
-			}
 			w("| %d | %s | %s | **%s** | %.1f | %.0f %% | %s | %s | %s | %s | %.0f %% | %.1f→%.1f |\n",
 				i+1, targetTitle[t], thousands(r.Writes.Achieved), thousands(s.OpsPerCPUSecond), s.CPUSecondsPerMillion,
-				s.CPUPercent, ms(l.P50), ms(l.P99), ms(l.P999), mib(s.MaxRSSBytes), gen, r.Env.LoadAvgStart, r.Env.LoadAvgEnd)
+				s.CPUPercent, ms(l.P50), ms(l.P99), ms(l.P999), mib(s.MaxRSSBytes), generatorCPU(r), r.Env.LoadAvgStart, r.Env.LoadAvgEnd)
 		}
 	}
 	if paired := pairedRounds(rs); len(paired) > 0 {
@@ -426,12 +428,8 @@ func writeSideBySide(w func(string, ...any), rs results) {
 		for i, m := range paired {
 			for _, t := range targets {
 				if r := m[t]; r != nil {
-					gen := 0.0
-					if r.Generator != nil {
-						gen = r.Generator.CPUPercent
-					}
 					w("| %d | %s | %s | **%s** | %.0f %% | %s | %.0f %% |\n", i+1, targetTitle[t], thousands(r.Writes.Achieved),
-						thousands(r.Server.OpsPerCPUSecond), r.Server.CPUPercent, ms(r.Writes.Latency.P99), gen)
+						thousands(r.Server.OpsPerCPUSecond), r.Server.CPUPercent, ms(r.Writes.Latency.P99), generatorCPU(r))
 				}
 			}
 		}

@@ -39,34 +39,27 @@ func readmeLines(rs results, in string, machine map[string]string) string {
 	add := func(format string, args ...any) { lines = append(lines, "- "+fmt.Sprintf(format, args...)) }
 
 	if rounds := closedRounds(rs); len(rounds) > 0 {
-		var pm, rd, zk []float64
+		var pm []float64
 		for _, m := range rounds {
-			if m["pacemaker"] == nil {
-				continue
-			}
-			p := m["pacemaker"].Server.OpsPerCPUSecond
-			pm = append(pm, p)
-			if m["redis"] != nil && m["redis"].Server.OpsPerCPUSecond > 0 {
-				rd = append(rd, p/m["redis"].Server.OpsPerCPUSecond)
-			}
-			if m["zookeeper"] != nil && m["zookeeper"].Server.OpsPerCPUSecond > 0 {
-				zk = append(zk, p/m["zookeeper"].Server.OpsPerCPUSecond)
+			if m["pacemaker"] != nil {
+				pm = append(pm, m["pacemaker"].Server.OpsPerCPUSecond)
 			}
 		}
 		if len(pm) > 0 {
 			s := fmt.Sprintf("**%s writes per server CPU-second** (4 KiB values, 64 connections, one request in flight each)", thousands(mean(pm)))
+			rd, inTurn := roundRatios(rounds, "redis")
 			// The paired rounds, when run, are the steadier reading: both
 			// servers under the same moment's load.
 			if r, each := roundRatios(pairedRounds(rs), "redis"); len(each) > 0 {
 				s += fmt.Sprintf(": **%.2f × redis-server** measured at the same moment", r)
-				if len(rd) > 0 {
-					s += fmt.Sprintf(" (%.2f × in rounds taken in turn)", mean(rd))
+				if len(inTurn) > 0 {
+					s += fmt.Sprintf(" (%.2f × in rounds taken in turn)", rd)
 				}
-			} else if len(rd) > 0 {
-				s += fmt.Sprintf(": **%.2f × redis-server**", mean(rd))
+			} else if len(inTurn) > 0 {
+				s += fmt.Sprintf(": **%.2f × redis-server**", rd)
 			}
-			if len(zk) > 0 {
-				s += fmt.Sprintf(", %.1f × ZooKeeper", mean(zk))
+			if zk, each := roundRatios(rounds, "zookeeper"); len(each) > 0 {
+				s += fmt.Sprintf(", %.1f × ZooKeeper", zk)
 			}
 			add("%s;", s)
 		}
